@@ -1,0 +1,1 @@
+"""Checkpoint -> ONNX (-> TensorRT in a later step) -> Triton model repository."""

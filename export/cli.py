@@ -1,0 +1,77 @@
+"""`python -m export`: a checkpoint folder or a built-in preset -> a verified Triton model repository."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from export.components import PRESETS, build_preset, load_checkpoint
+from export.repository import (
+    ExportOptions,
+    VerificationFailed,
+    fingerprint,
+    is_up_to_date,
+    write_model_repository,
+)
+from export.triton_config import BACKENDS
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--preset", choices=PRESETS, help="built-in architecture with seeded random weights")
+    source.add_argument("--model", type=Path, help="local diffusers-format Stable Diffusion 1.x/2.x folder")
+    parser.add_argument("--output", type=Path, default=Path("model_repository"), help="model repository")
+    parser.add_argument("--backend", choices=BACKENDS, default="python-onnxruntime")
+    parser.add_argument("--name", help="served model name (default: the preset or folder name)")
+    parser.add_argument("--seed", type=int, default=0, help="weight seed of a preset")
+    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--atol", type=float, default=1e-3, help="verification tolerance, absolute part")
+    parser.add_argument("--rtol", type=float, default=1e-3, help="... and relative to the output's max")
+    parser.add_argument("--force", action="store_true", help="export again even if up to date")
+    return parser.parse_args(argv)
+
+
+def source_description(args: argparse.Namespace) -> dict:
+    if args.preset:
+        return {"preset": args.preset, "seed": args.seed, "name": args.name}
+    files = sorted(p for p in args.model.rglob("*") if p.is_file())
+    return {
+        "model": str(args.model.resolve()),
+        "name": args.name,
+        "files": [(str(p.relative_to(args.model)), p.stat().st_size, p.stat().st_mtime_ns) for p in files],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    args = parse_args(argv)
+    if args.opset < 17:
+        print("error: --opset must be 17 or newer", file=sys.stderr)
+        return 2
+    options = ExportOptions(backend=args.backend, opset=args.opset, atol=args.atol, rtol=args.rtol)
+    digest = fingerprint(source_description(args), options)
+    if not args.force and is_up_to_date(args.output, digest):
+        print(f"{args.output} is up to date for this input; nothing to do (use --force to export again)")
+        return 0
+    print(f"building components from {'preset ' + args.preset if args.preset else args.model} ...")
+    try:
+        components = build_preset(args.preset, args.seed) if args.preset else load_checkpoint(args.model)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.name:
+        components.name = args.name
+    try:
+        write_model_repository(components, args.output, options, digest)
+    except VerificationFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    meta = components.metadata()
+    print(
+        f"wrote {args.output}: model {meta.name!r}, native {meta.native_width}x{meta.native_height}, "
+        f"backend {args.backend}" + (" (random weights)" if meta.random_weights else "")
+    )
+    return 0

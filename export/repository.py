@@ -1,0 +1,119 @@
+"""Fill a Triton model repository from checkpoint components: one model per network, and `pipeline`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from export.components import Components
+from export.onnx_export import Verification, export_onnx, plan_exports, verify_onnx
+from export.triton_config import network_config, pipeline_config
+from t2i import contract
+
+MANIFEST_FILENAME = "export_manifest.json"
+EXPORTER_VERSION = 1  # bump when the repository layout changes, so old exports are redone
+
+NETWORK_MODEL_PY = "from t2i.triton_models.onnx_network import TritonPythonModel  # noqa: F401\n"
+PIPELINE_MODEL_PY = "from t2i.triton_models.pipeline import TritonPythonModel  # noqa: F401\n"
+MODEL_PY_HEADER = """\
+# Written by `python -m export`; the model's code lives in the t2i package.
+# Triton's Python backend stub starts its interpreter without reading PYTHONPATH, so put the serving
+# environment's paths (set by t2i.triton_server, or by the container) in front here, .pth files included.
+import os
+import site
+import sys
+
+for _path in reversed(os.environ.get("PYTHONPATH", "").split(os.pathsep)):
+    if _path and _path not in sys.path:
+        sys.path.insert(0, _path)
+        site.addsitedir(_path)
+"""
+
+
+class VerificationFailed(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    backend: str = "python-onnxruntime"
+    opset: int = 17
+    atol: float = 1e-3
+    rtol: float = 1e-3
+
+
+def fingerprint(source: dict, options: ExportOptions) -> str:
+    payload = json.dumps({"source": source, "options": options.__dict__, "v": EXPORTER_VERSION}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def is_up_to_date(repository: Path, digest: str) -> bool:
+    manifest = repository / contract.PIPELINE.name / MANIFEST_FILENAME
+    if not manifest.is_file():
+        return False
+    return json.loads(manifest.read_text()).get("fingerprint") == digest
+
+
+def write_model_repository(
+    components: Components, repository: Path, options: ExportOptions, digest: str
+) -> list[Verification]:
+    """Export, verify and configure every network, then the pipeline model; the manifest comes last so an
+    interrupted export is redone on the next run."""
+    metadata = components.metadata()
+    (repository / contract.PIPELINE.name / MANIFEST_FILENAME).unlink(missing_ok=True)
+    results = []
+    jobs = plan_exports(components)
+    progress = tqdm(total=2 * len(jobs) + 1, desc="export", unit="step")
+    for job in jobs:
+        model_dir = repository / job.spec.name
+        onnx_path = model_dir / "1" / contract.ONNX_FILENAME
+        progress.set_description(f"export {job.spec.name}")
+        export_onnx(job, onnx_path, options.opset)
+        progress.update()
+        progress.set_description(f"verify {job.spec.name}")
+        result = verify_onnx(job, onnx_path, options.atol, options.rtol)
+        results.append(result)
+        tqdm.write(
+            f"{job.spec.name}: max abs diff onnxruntime vs PyTorch {result.max_abs_diff:.3e} "
+            f"(output scale {result.reference_scale:.3g}, tolerance {result.tolerance:.3e})"
+        )
+        if not result.ok:
+            progress.close()
+            raise VerificationFailed(
+                f"{job.spec.name}: ONNX output differs from PyTorch by {result.max_abs_diff:.3e}, "
+                f"above the tolerance {result.tolerance:.3e}"
+            )
+        (model_dir / "config.pbtxt").write_text(network_config(job.spec, metadata, options.backend))
+        model_py = model_dir / "1" / "model.py"
+        if options.backend == "python-onnxruntime":
+            model_py.write_text(MODEL_PY_HEADER + NETWORK_MODEL_PY)
+        else:
+            model_py.unlink(missing_ok=True)
+        progress.update()
+
+    progress.set_description("write pipeline")
+    version_dir = repository / contract.PIPELINE.name / "1"
+    shutil.rmtree(version_dir / contract.TOKENIZER_DIRNAME, ignore_errors=True)
+    version_dir.mkdir(parents=True, exist_ok=True)
+    components.tokenizer.save_pretrained(version_dir / contract.TOKENIZER_DIRNAME)
+    scheduler_dir = version_dir / contract.SCHEDULER_DIRNAME
+    scheduler_dir.mkdir(exist_ok=True)
+    (scheduler_dir / "scheduler_config.json").write_text(json.dumps(components.scheduler_config, indent=2))
+    (version_dir / contract.METADATA_FILENAME).write_text(metadata.to_json())
+    (version_dir / "model.py").write_text(MODEL_PY_HEADER + PIPELINE_MODEL_PY)
+    (repository / contract.PIPELINE.name / "config.pbtxt").write_text(pipeline_config(metadata))
+    manifest = {
+        "fingerprint": digest,
+        "model": metadata.name,
+        "backend": options.backend,
+        "verification": [r.__dict__ for r in results],
+    }
+    (repository / contract.PIPELINE.name / MANIFEST_FILENAME).write_text(json.dumps(manifest, indent=2))
+    progress.update()
+    progress.close()
+    return results

@@ -1,0 +1,59 @@
+"""config.pbtxt files for the model repository, built as ModelConfig protos from `t2i.contract`."""
+
+from __future__ import annotations
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from t2i import contract
+from t2i.contract import ModelMetadata, ModelSpec, TensorSpec
+
+BACKENDS = ("python-onnxruntime", "onnxruntime")
+
+
+def _tensor(spec: TensorSpec, metadata: ModelMetadata, message: type) -> object:
+    tensor = message(
+        name=spec.name,
+        data_type=mc.DataType.Value(f"TYPE_{'STRING' if spec.dtype == 'BYTES' else spec.dtype}"),
+        dims=list(spec.resolved_dims(metadata)),
+    )
+    if spec.optional:
+        tensor.optional = True
+    return tensor
+
+
+def _model_config(spec: ModelSpec, metadata: ModelMetadata) -> mc.ModelConfig:
+    # max_batch_size 0: the batch axis is an explicit dim, since CFG doubles it inside the pipeline.
+    config = mc.ModelConfig(name=spec.name, max_batch_size=0)
+    config.input.extend(_tensor(t, metadata, mc.ModelInput) for t in spec.inputs)
+    config.output.extend(_tensor(t, metadata, mc.ModelOutput) for t in spec.outputs)
+    return config
+
+
+def network_config(spec: ModelSpec, metadata: ModelMetadata, backend: str) -> str:
+    config = _model_config(spec, metadata)
+    if backend == "python-onnxruntime":
+        config.backend = "python"
+        config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
+        # 0: onnxruntime's default, one thread per physical core.
+        config.parameters["intra_op_num_threads"].string_value = "0"
+    elif backend == "onnxruntime":
+        # Native backend of the official Triton container; no instance_group so Triton picks GPU if any.
+        config.platform = "onnxruntime_onnx"
+        config.default_model_filename = contract.ONNX_FILENAME
+    else:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    return text_format.MessageToString(config)
+
+
+def pipeline_config(metadata: ModelMetadata) -> str:
+    config = _model_config(contract.PIPELINE, metadata)
+    config.backend = "python"
+    config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
+    # Clients (the frontend) read sizes and defaults from here over gRPC instead of hard-coding them.
+    config.parameters[contract.METADATA_PARAMETER].string_value = metadata.to_json()
+    return text_format.MessageToString(config)
+
+
+def parse_config(text: str) -> mc.ModelConfig:
+    return text_format.Parse(text, mc.ModelConfig())

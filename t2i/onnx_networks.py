@@ -1,0 +1,56 @@
+"""The exported networks run in onnxruntime in this process: the CPU runtime of the Triton network models,
+and the plain-onnxruntime loop that benchmarks and tests compare the served pipeline with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from t2i import contract
+from t2i.contract import ModelSpec
+
+
+def create_session(path: Path, intra_op_threads: int = 0) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # One network runs at a time inside a request, so all threads go to the operator, none across operators.
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
+    if intra_op_threads > 0:
+        options.intra_op_num_threads = intra_op_threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def network_path(model_repository: Path, spec: ModelSpec) -> Path:
+    return model_repository / spec.name / "1" / contract.ONNX_FILENAME
+
+
+class OnnxNetworks:
+    """`t2i.denoise.Networks` over local onnxruntime sessions of an exported model repository."""
+
+    def __init__(self, model_repository: Path, intra_op_threads: int = 0):
+        self.sessions = {
+            spec.name: create_session(network_path(model_repository, spec), intra_op_threads)
+            for spec in contract.NETWORKS
+        }
+
+    def run(self, spec: ModelSpec, *arrays: np.ndarray) -> list[np.ndarray]:
+        feeds = {t.name: a for t, a in zip(spec.inputs, arrays, strict=True)}
+        return self.sessions[spec.name].run([t.name for t in spec.outputs], feeds)
+
+    def encode_text(self, input_ids: np.ndarray) -> np.ndarray:
+        return self.run(contract.TEXT_ENCODER, input_ids)[0]
+
+    def predict_noise(
+        self, sample: np.ndarray, timestep: np.ndarray, encoder_hidden_states: np.ndarray
+    ) -> np.ndarray:
+        return self.run(contract.UNET, sample, timestep, encoder_hidden_states)[0]
+
+    def decode_latents(self, latent: np.ndarray) -> np.ndarray:
+        return self.run(contract.VAE_DECODER, latent)[0]
+
+    def encode_image(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean, logvar = self.run(contract.VAE_ENCODER, image)
+        return mean, logvar

@@ -1,0 +1,66 @@
+"""GenerationRequest <-> the pipeline model's input tensors, both directions in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from t2i import contract
+from t2i.request import GenerationRequest, InvalidRequest
+
+# Request field -> pipeline input tensor; `request_to_inputs` and `request_from_inputs` share it.
+_SCALAR_FIELDS: dict[str, str] = {
+    "negative_prompt": "negative_prompt",
+    "width": "width",
+    "height": "height",
+    "steps": "steps",
+    "guidance_scale": "guidance_scale",
+    "seed": "seed",
+    "num_images": "num_images",
+    "scheduler": "scheduler",
+    "strength": "strength",
+}
+
+
+def _tensor(spec_name: str, value: object) -> np.ndarray:
+    spec = contract.PIPELINE.input(spec_name)
+    if spec.dtype == "BYTES":
+        return np.array([str(value).encode("utf-8")], dtype=np.object_)
+    return np.array([value], dtype=contract.NUMPY_DTYPES[spec.dtype])
+
+
+def request_to_inputs(request: GenerationRequest) -> dict[str, np.ndarray]:
+    inputs = {"prompt": _tensor("prompt", request.prompt)}
+    for field, name in _SCALAR_FIELDS.items():
+        inputs[name] = _tensor(name, getattr(request, field))
+    if request.init_image is not None:
+        inputs["init_image"] = np.ascontiguousarray(request.init_image, dtype=np.uint8)
+    else:
+        del inputs["strength"]
+    return inputs
+
+
+def request_from_inputs(get_input: Callable[[str], np.ndarray | None]) -> GenerationRequest:
+    """Decode a request from tensors; `get_input(name)` returns None for an absent optional input."""
+    kwargs: dict[str, object] = {}
+    for name in ("prompt", *_SCALAR_FIELDS):
+        array = get_input(name)
+        if array is None:
+            if name == "prompt":
+                raise InvalidRequest("prompt", "the prompt input is required")
+            continue
+        if array.size != 1:
+            raise InvalidRequest(name, f"{name} must hold exactly one value, got shape {list(array.shape)}")
+        value = array.reshape(-1)[0]
+        if isinstance(value, bytes):
+            try:
+                kwargs[name] = value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidRequest(name, f"{name} must be valid UTF-8") from None
+        else:
+            kwargs[name] = value.item()
+    init_image = get_input("init_image")
+    if init_image is not None:
+        kwargs["init_image"] = init_image
+    return GenerationRequest(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,91 @@
+"""The `pipeline` BLS model: one text-to-image (or image-to-image) request in, UINT8 images out.
+
+The loop itself is `t2i.denoise.DenoisingPipeline`; this module adapts it to Triton: tensors in, the four
+network models called through BLS, and one response per request, an error response for a bad one.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from pathlib import Path
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+from transformers import CLIPTokenizer
+
+from t2i import contract
+from t2i.contract import ModelMetadata, ModelSpec
+from t2i.denoise import DenoisingPipeline
+from t2i.pipeline_io import request_from_inputs
+from t2i.request import InvalidRequest
+
+
+class NetworkError(RuntimeError):
+    """A BLS call to one of the network models failed."""
+
+
+class BlsNetworks:
+    """`t2i.denoise.Networks` over BLS calls to the network models of the same Triton server."""
+
+    def infer(self, spec: ModelSpec, *arrays: np.ndarray) -> list[np.ndarray]:
+        request = pb_utils.InferenceRequest(
+            model_name=spec.name,
+            requested_output_names=[t.name for t in spec.outputs],
+            inputs=[pb_utils.Tensor(t.name, a) for t, a in zip(spec.inputs, arrays, strict=True)],
+        )
+        response = request.exec()
+        if response.has_error():
+            raise NetworkError(f"{spec.name}: {response.error().message()}")
+        return [pb_utils.get_output_tensor_by_name(response, t.name).as_numpy() for t in spec.outputs]
+
+    def encode_text(self, input_ids: np.ndarray) -> np.ndarray:
+        return self.infer(contract.TEXT_ENCODER, input_ids)[0]
+
+    def predict_noise(
+        self, sample: np.ndarray, timestep: np.ndarray, encoder_hidden_states: np.ndarray
+    ) -> np.ndarray:
+        return self.infer(contract.UNET, sample, timestep, encoder_hidden_states)[0]
+
+    def decode_latents(self, latent: np.ndarray) -> np.ndarray:
+        return self.infer(contract.VAE_DECODER, latent)[0]
+
+    def encode_image(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean, logvar = self.infer(contract.VAE_ENCODER, image)
+        return mean, logvar
+
+
+class TritonPythonModel:
+    def initialize(self, args: dict[str, str]) -> None:
+        version_dir = Path(args["model_repository"]) / args["model_version"]
+        metadata = ModelMetadata.load(version_dir / contract.METADATA_FILENAME)
+        tokenizer = CLIPTokenizer.from_pretrained(version_dir / contract.TOKENIZER_DIRNAME)
+        scheduler_file = version_dir / contract.SCHEDULER_DIRNAME / "scheduler_config.json"
+        scheduler_config = json.loads(scheduler_file.read_text())
+        self.pipeline = DenoisingPipeline(BlsNetworks(), tokenizer, scheduler_config, metadata)
+        self.logger = pb_utils.Logger
+        self.logger.log_info(f"pipeline ready for model {metadata.name!r}")
+
+    def execute(self, requests: list) -> list:
+        return [self.generate(request) for request in requests]
+
+    def generate(self, request: object) -> object:
+        def get_input(name: str) -> np.ndarray | None:
+            tensor = pb_utils.get_input_tensor_by_name(request, name)
+            return None if tensor is None else tensor.as_numpy()
+
+        try:
+            images = self.pipeline(request_from_inputs(get_input))
+            return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("images", images)])
+        except InvalidRequest as exc:
+            # The parameter name leads the message so that clients can map it back to their own field.
+            message = f"invalid {exc.param}: {exc.message}"
+            return pb_utils.InferenceResponse(
+                error=pb_utils.TritonError(message, pb_utils.TritonError.INVALID_ARG)
+            )
+        except Exception:
+            # Logged in full here; the client gets no internals. The instance stays up for the next request.
+            self.logger.log_error(f"pipeline request failed:\n{traceback.format_exc()}")
+            return pb_utils.InferenceResponse(
+                error=pb_utils.TritonError("image generation failed inside the pipeline model")
+            )

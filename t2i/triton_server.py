@@ -1,0 +1,185 @@
+"""Run the tritonserver binary that ships in the nvidia-pytriton wheel on a model repository.
+
+That build has only the Python backend. Two things make it work from a virtual environment: the backend
+stub matching this interpreter must sit in `<backend dir>/python/`, and the stub must load this
+interpreter's libpython (its LIBDIR first on LD_LIBRARY_PATH; otherwise it may pick the system's libpython
+of another patch release and fail on `ssl` imports), with this environment's packages on PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import tritonclient.grpc as grpcclient
+
+from t2i import contract
+
+logger = logging.getLogger(__name__)
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class TritonStartError(RuntimeError):
+    pass
+
+
+def pytriton_dir() -> Path:
+    import pytriton
+
+    return Path(pytriton.__file__).resolve().parent / "tritonserver"
+
+
+def prepare_backend_dir(target: Path) -> Path:
+    """Assemble `<target>/python/` from the wheel's Python backend and this interpreter's stub."""
+    source = pytriton_dir()
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = source / "python_backend_stubs" / version / "triton_python_backend_stub"
+    if not stub.is_file():
+        raise TritonStartError(f"nvidia-pytriton has no Python backend stub for Python {version}")
+    python_dir = target / "python"
+    python_dir.mkdir(parents=True, exist_ok=True)
+    for item in (source / "backends" / "python").iterdir():
+        if item.is_file():
+            shutil.copy2(item, python_dir / item.name)
+    shutil.copy2(stub, python_dir / stub.name)
+    return target
+
+
+def server_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    libdir = sysconfig.get_config_var("LIBDIR") or ""
+    # The stub finds the wheel's bundled libraries through an RPATH relative to its original location.
+    bundled = pytriton_dir().parent.parent / "nvidia_pytriton.libs"
+    paths = (libdir, str(bundled), env.get("LD_LIBRARY_PATH", ""))
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in paths if p)
+    site_packages = sysconfig.get_paths()["purelib"]
+    paths = [str(PROJECT_ROOT), site_packages, env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    return env
+
+
+class TritonServer:
+    """One tritonserver process: start, wait for the pipeline model, stop (terminate, wait, kill)."""
+
+    def __init__(
+        self,
+        model_repository: Path,
+        grpc_port: int = 8001,
+        metrics_port: int | None = None,
+        work_dir: Path = PROJECT_ROOT / "var",
+        log_file: Path | None = None,
+    ):
+        self.model_repository = model_repository.resolve()
+        self.grpc_port = grpc_port
+        self.metrics_port = metrics_port
+        self.work_dir = work_dir
+        self.log_file = log_file
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def command(self) -> list[str]:
+        backends = prepare_backend_dir(self.work_dir / "triton_backends")
+        cmd = [
+            str(pytriton_dir() / "bin" / "tritonserver"),
+            f"--model-repository={self.model_repository}",
+            f"--backend-directory={backends}",
+            f"--grpc-port={self.grpc_port}",
+            "--grpc-address=127.0.0.1",
+            "--allow-http=false",
+            "--log-verbose=0",
+            # Room for latents and images in one shared-memory region without repeated growth.
+            "--backend-config=python,shm-default-byte-size=16777216",
+            "--backend-config=python,shm-growth-byte-size=16777216",
+        ]
+        if self.metrics_port is None:
+            cmd.append("--allow-metrics=false")
+        else:
+            cmd += [f"--metrics-port={self.metrics_port}", "--metrics-address=127.0.0.1"]
+        return cmd
+
+    def start(self) -> None:
+        if not (self.model_repository / contract.PIPELINE.name / "config.pbtxt").is_file():
+            raise TritonStartError(
+                f"{self.model_repository} has no exported model: run `python -m export --preset tiny` first"
+            )
+        out = open(self.log_file, "ab") if self.log_file else None  # noqa: SIM115 - owned by the process
+        logger.info("starting tritonserver on %s", self.url)
+        self.process = subprocess.Popen(
+            self.command(), env=server_environment(), stdout=out, stderr=subprocess.STDOUT if out else None
+        )
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Poll until the pipeline model is ready; fail early if the process died."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        client = grpcclient.InferenceServerClient(self.url)
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise TritonStartError(f"tritonserver exited with code {self.process.returncode}")
+                try:
+                    if client.is_model_ready(contract.PIPELINE.name):
+                        logger.info("tritonserver ready on %s", self.url)
+                        return
+                except Exception:  # not listening yet
+                    pass
+                time.sleep(0.5)
+        finally:
+            client.close()
+        raise TritonStartError(f"tritonserver not ready after {timeout:.0f} s")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning("tritonserver did not stop in %.0f s; killing it", timeout)
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> TritonServer:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the embedded tritonserver on a model repository")
+    parser.add_argument("--model-repository", type=Path, default=PROJECT_ROOT / "model_repository")
+    parser.add_argument("--grpc-port", type=int, default=8001)
+    parser.add_argument("--metrics-port", type=int)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = TritonServer(args.model_repository, args.grpc_port, args.metrics_port)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with server:
+        try:
+            assert server.process is not None
+            server.process.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
