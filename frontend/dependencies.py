@@ -1,0 +1,34 @@
+"""Shared objects of the app (created once in the lifespan) as named dependency aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from frontend.generation import ImageGenerator
+from frontend.image_store import ImageStore
+from frontend.settings import Settings
+from frontend.triton_client import TritonPipelineClient
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_generator(request: Request) -> ImageGenerator:
+    return request.app.state.generator
+
+
+def get_triton(request: Request) -> TritonPipelineClient:
+    return request.app.state.triton
+
+
+def get_store(request: Request) -> ImageStore:
+    return request.app.state.store
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+GeneratorDep = Annotated[ImageGenerator, Depends(get_generator)]
+TritonDep = Annotated[TritonPipelineClient, Depends(get_triton)]
+StoreDep = Annotated[ImageStore, Depends(get_store)]

@@ -1,0 +1,102 @@
+"""One error envelope for every route, and the one mapping from exceptions to HTTP status.
+
+Body: {"error": {"code", "message", "param", "type"}} as ../shared/API.md fixes it; FastAPI's default 422
+body never reaches a client, and a 500 never shows exception text.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class APIError(Exception):
+    status = 500
+    code = "internal_error"
+    type = "server_error"
+
+    def __init__(self, message: str, param: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.headers = headers or {}
+
+    def response(self) -> JSONResponse:
+        body = {"error": {"code": self.code, "message": self.message, "param": self.param, "type": self.type}}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+class InvalidParameter(APIError):
+    status, code, type = 400, "invalid_parameter", "invalid_request_error"
+
+
+class NotFound(APIError):
+    status, code, type = 404, "not_found", "invalid_request_error"
+
+
+class MethodNotAllowed(APIError):
+    status, code, type = 405, "method_not_allowed", "invalid_request_error"
+
+
+class Expired(APIError):
+    status, code, type = 410, "expired", "invalid_request_error"
+
+
+class PayloadTooLarge(APIError):
+    status, code, type = 413, "payload_too_large", "invalid_request_error"
+
+
+class BackendUnavailable(APIError):
+    status, code, type = 503, "backend_unavailable", "server_error"
+
+    def __init__(self, message: str, retry_after_s: int = 5):
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+
+
+class GenerationTimeout(APIError):
+    status, code, type = 504, "timeout", "server_error"
+
+
+def _validation_error(exc: RequestValidationError) -> APIError:
+    error = exc.errors()[0]
+    loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+    if not loc:
+        if error.get("type") == "json_invalid":
+            return InvalidParameter("request body is not valid JSON")
+        return InvalidParameter("request body must be a JSON object")
+    param = ".".join(loc)
+    if error.get("type") == "extra_forbidden":
+        return InvalidParameter(f"unknown field '{param}'", param=param)
+    # pydantic's own wording ("Input should be ...") names the allowed values or range.
+    return InvalidParameter(f"Invalid value for '{param}': {error.get('msg', 'invalid')}", param=param)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def api_error(_: Request, exc: APIError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation_error(exc).response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return NotFound("no such route or resource").response()
+        if exc.status_code == 405:
+            return MethodNotAllowed("method not allowed on this route").response()
+        error = APIError(str(exc.detail))
+        error.status = exc.status_code
+        return error.response()
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", exc_info=exc)
+        return APIError("internal server error").response()

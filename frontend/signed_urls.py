@@ -1,0 +1,26 @@
+"""Expiring image links: HMAC-SHA256 over the file name and the expiry time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+from frontend.errors import Expired, NotFound
+
+
+def _signature(key: bytes, filename: str, expires: int) -> str:
+    return hmac.new(key, f"{filename}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def sign_image_url(key: bytes, filename: str, ttl_s: int, now: float | None = None) -> str:
+    expires = int((now if now is not None else time.time()) + ttl_s)
+    return f"/files/{filename}?expires={expires}&signature={_signature(key, filename, expires)}"
+
+
+def check_signature(key: bytes, filename: str, expires: int, signature: str, now: float | None = None) -> None:
+    """NotFound for a wrong signature (reveals nothing), Expired for a valid one past its time."""
+    if not hmac.compare_digest(_signature(key, filename, expires), signature):
+        raise NotFound("no such image")
+    if (now if now is not None else time.time()) > expires:
+        raise Expired("this image link has expired")

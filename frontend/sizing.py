@@ -1,0 +1,40 @@
+"""Public sizes -> the size the model generates at -> exactly the requested pixels.
+
+A model is trained at one pixel area; other sizes are generated at that area with the requested aspect
+ratio (sides rounded to the model's size multiple) and then resized with Lanczos. Width is always first.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image
+
+from t2i.contract import ModelMetadata
+
+
+def parse_size(size: str, metadata: ModelMetadata) -> tuple[int, int]:
+    """'WIDTHxHEIGHT' -> (width, height); 'auto' -> the native size."""
+    if size == "auto":
+        return metadata.native_width, metadata.native_height
+    width, height = (int(v) for v in size.lower().split("x"))
+    return width, height
+
+
+def generation_size(width: int, height: int, metadata: ModelMetadata) -> tuple[int, int]:
+    area = metadata.native_width * metadata.native_height
+    aspect = width / height
+    multiple = metadata.size_multiple
+
+    def snap(side: float) -> int:
+        return max(multiple, int(round(side / multiple)) * multiple)
+
+    return snap(math.sqrt(area * aspect)), snap(math.sqrt(area / aspect))
+
+
+def resize_exact(image: np.ndarray, width: int, height: int) -> Image.Image:
+    picture = Image.fromarray(image)
+    if picture.size != (width, height):
+        picture = picture.resize((width, height), Image.Resampling.LANCZOS)
+    return picture

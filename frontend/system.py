@@ -1,0 +1,45 @@
+"""Health, readiness, and the signed image file links."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+
+from frontend.dependencies import SettingsDep, StoreDep, TritonDep
+from frontend.errors import BackendUnavailable, NotFound
+from frontend.generation import IMAGE_FORMATS
+from frontend.signed_urls import check_signature
+
+router = APIRouter(tags=["system"])
+_FILENAME = re.compile(r"^([0-9a-f]{32})\.(png|jpeg)$")
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(triton: TritonDep) -> dict[str, str]:
+    """Triton is reachable and the pipeline model is ready."""
+    if not await triton.is_ready():
+        raise BackendUnavailable("the pipeline model is not ready")
+    return {"status": "ready"}
+
+
+@router.get("/files/{filename}", response_class=FileResponse)
+async def signed_file(
+    filename: str, settings: SettingsDep, store: StoreDep, expires: int = Query(), signature: str = Query()
+) -> FileResponse:
+    """An image behind a signed, expiring link (the `url` of generation responses)."""
+    match = _FILENAME.match(filename)
+    if not match:
+        raise NotFound("no such image")
+    check_signature(settings.signing_key, filename, expires, signature)
+    record = store.get(match.group(1))
+    if record is None or record.filename != filename:
+        raise NotFound("no such image")
+    return FileResponse(store.path(record), media_type=IMAGE_FORMATS[record.format][1])

@@ -1,0 +1,87 @@
+"""The only module that talks to Triton: the pipeline model over async gRPC."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import numpy as np
+import tritonclient.grpc.aio as grpcclient
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+
+from frontend.errors import APIError, BackendUnavailable, GenerationTimeout, InvalidParameter
+from t2i import contract
+from t2i.contract import ModelMetadata
+from t2i.pipeline_io import request_to_inputs
+from t2i.request import GenerationRequest
+
+logger = logging.getLogger(__name__)
+
+# Images and init images travel in one message; gRPC's 4 MiB default is too small for several.
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+_PIPELINE_PARAM = re.compile(r"invalid (\w+): ")
+
+
+def map_triton_error(exc: InferenceServerException) -> APIError:
+    """Triton status -> the public error: INVALID_ARG 400, UNAVAILABLE 503, deadline 504."""
+    status = str(exc.status() or "")
+    message = exc.message() or str(exc)
+    if "INVALID_ARGUMENT" in status:
+        match = _PIPELINE_PARAM.match(message)
+        return InvalidParameter(message, param=match.group(1) if match else None)
+    if "DEADLINE_EXCEEDED" in status:
+        return GenerationTimeout("image generation exceeded the request deadline")
+    if any(s in status for s in ("UNAVAILABLE", "NOT_FOUND", "UNKNOWN")) or "not ready" in message:
+        return BackendUnavailable("the inference backend is not available; retry shortly")
+    logger.error("Triton error %s: %s", status, message)
+    return APIError("image generation failed")
+
+
+class TritonPipelineClient:
+    def __init__(self, url: str):
+        self.url = url
+        self.client = grpcclient.InferenceServerClient(
+            url,
+            channel_args=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+        self._metadata: ModelMetadata | None = None
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def is_ready(self) -> bool:
+        try:
+            return bool(await self.client.is_model_ready(contract.PIPELINE.name))
+        except InferenceServerException:
+            return False
+
+    async def metadata(self) -> ModelMetadata:
+        """The served model's metadata, read once from the pipeline's config parameters."""
+        if self._metadata is None:
+            try:
+                config = await self.client.get_model_config(contract.PIPELINE.name, as_json=True)
+            except InferenceServerException as exc:
+                raise map_triton_error(exc) from None
+            text = config["config"]["parameters"][contract.METADATA_PARAMETER]["string_value"]
+            self._metadata = ModelMetadata.from_json(text)
+        return self._metadata
+
+    async def generate(self, request: GenerationRequest, timeout_s: float) -> np.ndarray:
+        """uint8 [N, H, W, 3] images for one internal request."""
+        inputs = []
+        for name, array in request_to_inputs(request).items():
+            tensor = grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+            tensor.set_data_from_numpy(array)
+            inputs.append(tensor)
+        outputs = [grpcclient.InferRequestedOutput(t.name) for t in contract.PIPELINE.outputs]
+        try:
+            result = await self.client.infer(
+                contract.PIPELINE.name, inputs, outputs=outputs, client_timeout=timeout_s
+            )
+        except InferenceServerException as exc:
+            raise map_triton_error(exc) from None
+        return result.as_numpy(contract.PIPELINE.outputs[0].name)
