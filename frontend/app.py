@@ -19,14 +19,15 @@ from frontend.triton_client import TritonPipelineClient
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, triton: TritonPipelineClient | None = None) -> FastAPI:
+    """`triton` replaces the gRPC client in unit tests; served apps always build the real one."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         triton_url = settings.triton_url or f"127.0.0.1:{settings.triton_grpc_port}"
         app.state.settings = settings
-        app.state.triton = TritonPipelineClient(triton_url)
+        app.state.triton = triton or TritonPipelineClient(triton_url)
         app.state.store = ImageStore(settings.data_dir)
         app.state.generator = ImageGenerator(app.state.triton, app.state.store, settings.request_timeout_s)
         logger.info("frontend using Triton at %s, data in %s", triton_url, settings.data_dir)

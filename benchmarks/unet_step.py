@@ -1,0 +1,77 @@
+"""One UNet step of an exported model repository in onnxruntime, with classifier-free guidance (batch 2).
+
+    python -m benchmarks.unet_step --model-repository var/sd15_repository --size 256
+
+Checks that the ONNX files (external data included) load and run, and prints the time per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from t2i import contract
+from t2i.contract import ModelMetadata
+from t2i.onnx_networks import create_session, network_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-repository", type=Path, required=True)
+    parser.add_argument("--size", type=int, default=256, help="image side in pixels")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+
+    metadata_file = args.model_repository / contract.PIPELINE.name / "1" / contract.METADATA_FILENAME
+    metadata = ModelMetadata.load(metadata_file)
+    onnx_file = network_path(args.model_repository, contract.UNET)
+    external = onnx_file.with_name(onnx_file.name + ".data")
+    print(f"model {metadata.name}: {onnx_file} ({onnx_file.stat().st_size / 1e6:.1f} MB)", end="")
+    print(f" + external data {external.stat().st_size / 1e9:.2f} GB" if external.exists() else "")
+
+    started = time.perf_counter()
+    session = create_session(onnx_file)
+    load_s = time.perf_counter() - started
+    latent = args.size // metadata.vae_scale_factor
+    rng = np.random.default_rng(0)
+    feeds = {
+        "sample": rng.standard_normal((2, metadata.latent_channels, latent, latent), dtype=np.float32),
+        "timestep": np.full((2,), 999.0, dtype=np.float32),
+        "encoder_hidden_states": rng.standard_normal(
+            (2, metadata.tokenizer_max_length, metadata.text_hidden_size), dtype=np.float32
+        ),
+    }
+    times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        (noise_pred,) = session.run(["noise_pred"], feeds)
+        times.append(time.perf_counter() - t0)
+    if not np.isfinite(noise_pred).all() or noise_pred.shape != feeds["sample"].shape:
+        print("error: UNet output is not finite or has the wrong shape")
+        return 1
+    result = {
+        "model": metadata.name,
+        "size": args.size,
+        "batch": 2,
+        "session_load_s": round(load_s, 2),
+        "step_s": [round(t, 3) for t in times],
+        "step_median_s": round(statistics.median(times), 3),
+        "onnxruntime": ort.__version__,
+        "cpu": platform.processor() or platform.machine(),
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

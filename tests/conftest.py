@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from export.components import build_preset
+from export.repository import ExportOptions, fingerprint, write_model_repository
+
+
+@pytest.fixture(scope="session")
+def tiny_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `tiny` preset exported once per test session, exactly as `python -m export` does."""
+    repository = tmp_path_factory.mktemp("model_repository")
+    options = ExportOptions()
+    write_model_repository(build_preset("tiny"), repository, options, fingerprint({"preset": "tiny"}, options))
+    return repository

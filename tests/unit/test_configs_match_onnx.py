@@ -1,0 +1,90 @@
+"""Every config.pbtxt agrees with the ONNX graph it serves: names, types, ranks and fixed dims."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+from tritonclient.grpc import model_config_pb2 as mc
+
+from export.triton_config import network_config, parse_config, pipeline_config
+from t2i import contract
+from t2i.contract import ModelMetadata
+
+ONNX_TO_TRITON = {
+    onnx.TensorProto.FLOAT: mc.TYPE_FP32,
+    onnx.TensorProto.FLOAT16: mc.TYPE_FP16,
+    onnx.TensorProto.INT64: mc.TYPE_INT64,
+    onnx.TensorProto.INT32: mc.TYPE_INT32,
+}
+
+
+def onnx_signature(values) -> dict[str, tuple[int, list[int]]]:
+    signature = {}
+    for value in values:
+        tensor_type = value.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim]
+        signature[value.name] = (ONNX_TO_TRITON[tensor_type.elem_type], dims)
+    return signature
+
+
+def config_signature(tensors) -> dict[str, tuple[int, list[int]]]:
+    return {t.name: (t.data_type, list(t.dims)) for t in tensors}
+
+
+@pytest.mark.parametrize("spec", contract.NETWORKS, ids=lambda s: s.name)
+def test_network_config_matches_onnx(tiny_repository: Path, spec: contract.ModelSpec) -> None:
+    config = parse_config((tiny_repository / spec.name / "config.pbtxt").read_text())
+    graph = onnx.load(str(tiny_repository / spec.name / "1" / contract.ONNX_FILENAME)).graph
+    assert config.name == spec.name
+    assert config.backend == "python"
+    for config_tensors, onnx_values in ((config.input, graph.input), (config.output, graph.output)):
+        expected = onnx_signature(onnx_values)
+        actual = config_signature(config_tensors)
+        assert actual.keys() == expected.keys()
+        for name, (dtype, dims) in actual.items():
+            onnx_dtype, onnx_dims = expected[name]
+            assert dtype == onnx_dtype, name
+            assert len(dims) == len(onnx_dims), name
+            # A fixed ONNX dim must be fixed to the same value in the config; dynamic ones stay -1.
+            for config_dim, onnx_dim in zip(dims, onnx_dims, strict=True):
+                assert config_dim == onnx_dim or (config_dim == -1 and onnx_dim in (-1, 0)) or onnx_dim == -1
+
+
+def test_pipeline_config_follows_contract(tiny_repository: Path) -> None:
+    config = parse_config((tiny_repository / "pipeline" / "config.pbtxt").read_text())
+    assert [t.name for t in config.input] == [t.name for t in contract.PIPELINE.inputs]
+    assert [t.optional for t in config.input] == [t.optional for t in contract.PIPELINE.inputs]
+    assert [t.name for t in config.output] == ["images"]
+    assert config.output[0].data_type == mc.TYPE_UINT8
+    metadata = ModelMetadata.from_json(config.parameters[contract.METADATA_PARAMETER].string_value)
+    on_disk = ModelMetadata.load(tiny_repository / "pipeline" / "1" / contract.METADATA_FILENAME)
+    assert metadata == on_disk
+
+
+def test_metadata_of_tiny_preset(tiny_repository: Path) -> None:
+    metadata = ModelMetadata.load(tiny_repository / "pipeline" / "1" / contract.METADATA_FILENAME)
+    assert (metadata.native_width, metadata.native_height) == (256, 256)
+    assert metadata.vae_scale_factor == 8
+    assert metadata.size_multiple == 16
+    assert metadata.latent_channels == 4
+    assert metadata.text_hidden_size == 32
+    assert metadata.random_weights is True
+
+
+def test_native_onnxruntime_backend_config(tiny_repository: Path) -> None:
+    metadata = ModelMetadata.load(tiny_repository / "pipeline" / "1" / contract.METADATA_FILENAME)
+    config = parse_config(network_config(contract.UNET, metadata, "onnxruntime"))
+    assert config.platform == "onnxruntime_onnx"
+    assert config.default_model_filename == "model.onnx"
+    assert not config.backend
+    assert list(config.input[0].dims) == [-1, 4, -1, -1]
+    assert list(config.input[2].dims) == [-1, -1, 32]
+
+
+def test_unknown_backend_is_refused() -> None:
+    metadata = ModelMetadata("m", 64, 64, 16, 4, 8, 0.18, 32, 77, 20, 40, 7.5)
+    with pytest.raises(ValueError, match="unknown backend"):
+        network_config(contract.UNET, metadata, "tensorflow")
+    assert "model_metadata" in pipeline_config(metadata)

@@ -1,0 +1,121 @@
+"""The denoising loop over plain onnxruntime sessions of the exported tiny model, checked against the
+diffusers PyTorch pipeline on the same weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
+from transformers import CLIPTokenizer
+
+from export.components import build_preset
+from t2i import contract
+from t2i.contract import ModelMetadata
+from t2i.denoise import DenoisingPipeline
+from t2i.onnx_networks import OnnxNetworks
+from t2i.request import GenerationRequest, InvalidRequest
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_repository: Path) -> DenoisingPipeline:
+    version_dir = tiny_repository / "pipeline" / "1"
+    return DenoisingPipeline(
+        OnnxNetworks(tiny_repository),
+        CLIPTokenizer.from_pretrained(version_dir / contract.TOKENIZER_DIRNAME),
+        json.loads((version_dir / "scheduler" / "scheduler_config.json").read_text()),
+        ModelMetadata.load(version_dir / contract.METADATA_FILENAME),
+    )
+
+
+def generate(pipeline: DenoisingPipeline, **fields) -> np.ndarray:
+    fields = {"prompt": "a red circle on a blue background", "steps": 4, "width": 64, "height": 64} | fields
+    return pipeline(GenerationRequest(**fields))
+
+
+def test_matches_diffusers_pytorch_pipeline(pipeline: DenoisingPipeline) -> None:
+    components = build_preset("tiny")
+    reference = StableDiffusionPipeline(
+        vae=components.vae,
+        text_encoder=components.text_encoder,
+        tokenizer=components.tokenizer,
+        unet=components.unet,
+        scheduler=EulerDiscreteScheduler.from_config(components.scheduler_config),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    reference.set_progress_bar_config(disable=True)
+    seed, prompt, negative = 7, "a red circle on a blue background", "blurry"
+    expected = reference(
+        prompt,
+        negative_prompt=negative,
+        height=64,
+        width=96,
+        num_inference_steps=5,
+        guidance_scale=7.5,
+        num_images_per_prompt=2,
+        generator=[torch.Generator().manual_seed(seed + i) for i in range(2)],
+        output_type="np",
+    ).images
+    ours = generate(
+        pipeline, negative_prompt=negative, width=96, steps=5, guidance_scale=7.5, seed=seed, num_images=2
+    )
+    assert ours.shape == (2, 64, 96, 3) and ours.dtype == np.uint8
+    assert np.abs(ours / 255.0 - expected).max() < 2 / 255
+
+
+def test_same_seed_same_pixels_other_seed_other_pixels(pipeline: DenoisingPipeline) -> None:
+    first, again, other = (generate(pipeline, seed=s) for s in (1, 1, 2))
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_image_i_of_a_batch_is_seed_plus_i(pipeline: DenoisingPipeline) -> None:
+    batch = generate(pipeline, seed=10, num_images=2)
+    alone = generate(pipeline, seed=11)
+    assert not np.array_equal(batch[0], batch[1])
+    # Same seed alone; only onnxruntime's batch-size-dependent rounding may differ.
+    assert np.abs(batch[1].astype(int) - alone[0].astype(int)).max() <= 2
+
+
+def test_guidance_and_negative_prompt_change_the_image(pipeline: DenoisingPipeline) -> None:
+    base = generate(pipeline, seed=3, guidance_scale=7.5)
+    assert not np.array_equal(base, generate(pipeline, seed=3, guidance_scale=1.0))
+    assert not np.array_equal(base, generate(pipeline, seed=3, guidance_scale=7.5, negative_prompt="green"))
+
+
+@pytest.mark.parametrize("scheduler", contract.SCHEDULERS)
+def test_every_scheduler_runs(pipeline: DenoisingPipeline, scheduler: str) -> None:
+    images = generate(pipeline, scheduler=scheduler, steps=3, seed=5)
+    assert images.shape == (1, 64, 64, 3)
+    assert images.std() > 0
+
+
+def test_image_to_image_follows_strength(pipeline: DenoisingPipeline) -> None:
+    init = np.zeros((80, 48, 3), dtype=np.uint8)
+    init[:, :24] = (255, 0, 0)
+    weak = generate(pipeline, seed=4, init_image=init, strength=0.25, steps=8)
+    strong = generate(pipeline, seed=4, init_image=init, strength=1.0, steps=8)
+    plain = generate(pipeline, seed=4, steps=8)
+    assert weak.shape == (1, 64, 64, 3)
+    assert not np.array_equal(weak, plain)
+    assert not np.array_equal(weak, strong)
+
+
+def test_defaults_come_from_metadata(pipeline: DenoisingPipeline) -> None:
+    request = GenerationRequest(prompt="x").with_defaults(pipeline.metadata)
+    assert (request.width, request.height) == (256, 256)
+    assert request.steps == pipeline.metadata.default_steps
+    assert request.guidance_scale == pipeline.metadata.default_guidance_scale
+    assert request.scheduler == "euler"
+
+
+def test_bad_request_names_the_field(pipeline: DenoisingPipeline) -> None:
+    with pytest.raises(InvalidRequest) as error:
+        generate(pipeline, width=100)
+    assert error.value.param == "width"
+    assert "multiple of 16" in error.value.message
