@@ -1,0 +1,175 @@
+"""POST /v1/images/generations through the real frontend and the real tritonserver (tiny preset)."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+from openai import OpenAI
+from PIL import Image
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+
+from t2i.pipeline_io import request_to_inputs
+from t2i.request import GenerationRequest
+from t2i.triton_server import TritonServer
+
+pytestmark = pytest.mark.e2e
+FAST = {"steps": 3}  # few denoising steps: these tests check plumbing, not image quality
+
+
+@pytest.fixture(scope="module")
+def sdk(frontend_url: str) -> OpenAI:
+    return OpenAI(base_url=f"{frontend_url}/v1", api_key="not-needed-in-open-mode", max_retries=0)
+
+
+def decode(b64: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(b64)))
+
+
+def generate_b64(sdk: OpenAI, **extra) -> list[str]:
+    size = extra.pop("size", "256x256")
+    n = extra.pop("n", 1)
+    response = sdk.images.generate(
+        prompt="a red circle on a blue background",
+        size=size,  # type: ignore[arg-type]
+        n=n,
+        response_format="b64_json",
+        extra_body=FAST | extra,
+    )
+    return [item.b64_json for item in response.data or [] if item.b64_json]
+
+
+def test_ready_and_models(frontend_url: str) -> None:
+    assert httpx.get(f"{frontend_url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{frontend_url}/readyz").json() == {"status": "ready"}
+    assert [m["id"] for m in httpx.get(f"{frontend_url}/v1/models").json()["data"]] == ["tiny"]
+
+
+def test_openai_sdk_b64_json(sdk: OpenAI) -> None:
+    response = sdk.images.generate(
+        prompt="a small yellow star", size="256x256", response_format="b64_json", extra_body={"seed": 3, **FAST}
+    )
+    assert response.data is not None and len(response.data) == 1
+    image = decode(response.data[0].b64_json or "")
+    assert image.format == "PNG" and image.size == (256, 256)
+    assert response.data[0].revised_prompt == "a small yellow star"
+    usage = response.to_dict()["usage"]  # our usage fields, beside the SDK's token-count schema
+    assert usage["model_used"] == "tiny" and usage["image_size"] == "256x256"  # type: ignore[typeddict-item]
+
+
+def test_openai_sdk_url(sdk: OpenAI, frontend_url: str) -> None:
+    response = sdk.images.generate(prompt="a green square", size="512x512", extra_body=FAST)
+    assert response.data is not None
+    url = response.data[0].url or ""
+    assert url.startswith(f"{frontend_url}/files/")
+    fetched = httpx.get(url)
+    assert fetched.status_code == 200 and fetched.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(fetched.content)).size == (512, 512)
+    tampered = httpx.get(url.replace("signature=", "signature=0"))
+    assert tampered.status_code == 404 and tampered.json()["error"]["code"] == "not_found"
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(sdk: OpenAI) -> None:
+    first = generate_b64(sdk, seed=1234)
+    again = generate_b64(sdk, seed=1234)
+    other = generate_b64(sdk, seed=1235)
+    assert first == again
+    assert first != other
+
+
+def test_n_2_uses_seed_plus_i(sdk: OpenAI, frontend_url: str) -> None:
+    body = {"prompt": "a blue triangle", "n": 2, "size": "256x256", "response_format": "b64_json", "seed": 50}
+    data = httpx.post(f"{frontend_url}/v1/images/generations", json=body | FAST, timeout=60).json()["data"]
+    assert [d["seed"] for d in data] == [50, 51]
+    first, second = (np.asarray(decode(d["b64_json"])).astype(int) for d in data)
+    assert not np.array_equal(first, second)
+    alone = httpx.post(
+        f"{frontend_url}/v1/images/generations", json=body | FAST | {"n": 1, "seed": 51}, timeout=60
+    ).json()["data"][0]
+    # Regenerated alone from its own seed: the same image, up to batch-size rounding in onnxruntime.
+    assert np.abs(np.asarray(decode(alone["b64_json"])).astype(int) - second).max() <= 2
+
+
+@pytest.mark.parametrize(
+    ("size", "pixels"),
+    [
+        ("256x256", (256, 256)),
+        ("512x512", (512, 512)),
+        ("1024x1024", (1024, 1024)),
+        ("1792x1024", (1792, 1024)),
+        ("1024x1792", (1024, 1792)),
+        ("1536x1024", (1536, 1024)),
+        ("1024x1536", (1024, 1536)),
+        ("auto", (256, 256)),
+    ],
+)
+def test_every_size_returns_exactly_its_pixels(sdk: OpenAI, size: str, pixels: tuple[int, int]) -> None:
+    (b64,) = generate_b64(sdk, size=size, steps=1)
+    assert decode(b64).size == pixels
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"prompt": ""}, "prompt"),
+        ({"n": 9}, "n"),
+        ({"size": "300x300"}, "size"),
+        ({"steps": 1000}, "steps"),
+        ({"scheduler": "nope"}, "scheduler"),
+        ({"model": "dall-e-3"}, "model"),
+        ({"seed": "abc"}, "seed"),
+    ],
+)
+def test_bad_input_is_400_naming_the_field(frontend_url: str, body: dict, param: str) -> None:
+    response = httpx.post(f"{frontend_url}/v1/images/generations", json={"prompt": "a cat"} | body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_parameter" and error["param"] == param and param in error["message"]
+
+
+def test_sdk_raises_bad_request_for_bad_size(sdk: OpenAI) -> None:
+    from openai import BadRequestError
+
+    with pytest.raises(BadRequestError) as error:
+        sdk.images.generate(prompt="a cat", size="300x300")  # type: ignore[arg-type]
+    assert error.value.status_code == 400
+
+
+def infer(server: TritonServer, request: GenerationRequest) -> np.ndarray:
+    inputs = []
+    for name, array in request_to_inputs(request).items():
+        tensor = grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+        tensor.set_data_from_numpy(array)
+        inputs.append(tensor)
+    with grpcclient.InferenceServerClient(server.url) as client:
+        return client.infer("pipeline", inputs).as_numpy("images")
+
+
+def test_pipeline_rejects_bad_input_and_stays_healthy(triton_server: TritonServer) -> None:
+    for bad, param in (
+        (GenerationRequest(prompt="x", width=100), "width"),
+        (GenerationRequest(prompt=" "), "prompt"),
+        (GenerationRequest(prompt="x", scheduler="nope"), "scheduler"),
+        (GenerationRequest(prompt="x", steps=500), "steps"),
+    ):
+        with pytest.raises(InferenceServerException) as error:
+            infer(triton_server, bad)
+        assert "INVALID_ARGUMENT" in str(error.value.status())
+        assert f"invalid {param}" in (error.value.message() or "")
+    images = infer(triton_server, GenerationRequest(prompt="x", steps=2, width=128, height=64, num_images=2))
+    assert images.shape == (2, 64, 128, 3) and images.dtype == np.uint8
+
+
+def test_image_to_image_through_triton(triton_server: TritonServer) -> None:
+    init = np.zeros((64, 64, 3), dtype=np.uint8)
+    init[16:48, 16:48] = (255, 0, 0)
+    plain = infer(triton_server, GenerationRequest(prompt="x", steps=4, width=64, height=64, seed=1))
+    edited = infer(
+        triton_server,
+        GenerationRequest(prompt="x", steps=4, width=64, height=64, seed=1, init_image=init, strength=0.5),
+    )
+    assert edited.shape == plain.shape and not np.array_equal(edited, plain)
