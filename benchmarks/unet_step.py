@@ -23,7 +23,9 @@ from t2i.onnx_networks import create_session, network_path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model-repository", type=Path, required=True)
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
     parser.add_argument("--repeats", type=int, default=3)

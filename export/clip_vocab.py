@@ -48,7 +48,8 @@ def bytes_to_unicode() -> dict[int, str]:
 
 
 def write_tokenizer_files(folder: Path, bpe_file: Path | None = None) -> None:
-    lines = gzip.open(bpe_file or find_bpe_file()).read().decode("utf-8").split("\n")
+    with gzip.open(bpe_file or find_bpe_file()) as compressed:
+        lines = compressed.read().decode("utf-8").split("\n")
     merges = [tuple(line.split()) for line in lines[1 : NUM_MERGES + 1]]
     symbols = list(bytes_to_unicode().values())
     tokens = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges]

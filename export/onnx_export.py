@@ -7,6 +7,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -24,7 +25,7 @@ EXTERNAL_DATA_FILENAME = "model.onnx.data"
 
 
 class TextEncoder(nn.Module):
-    def __init__(self, text_encoder: nn.Module):
+    def __init__(self, text_encoder: Any):
         super().__init__()
         self.text_encoder = text_encoder
 
@@ -33,7 +34,7 @@ class TextEncoder(nn.Module):
 
 
 class UNet(nn.Module):
-    def __init__(self, unet: nn.Module):
+    def __init__(self, unet: Any):
         super().__init__()
         self.unet = unet
 
@@ -42,7 +43,7 @@ class UNet(nn.Module):
 
 
 class VaeDecoder(nn.Module):
-    def __init__(self, vae: nn.Module):
+    def __init__(self, vae: Any):
         super().__init__()
         self.vae = vae
 
@@ -51,7 +52,7 @@ class VaeDecoder(nn.Module):
 
 
 class VaeEncoder(nn.Module):
-    def __init__(self, vae: nn.Module):
+    def __init__(self, vae: Any):
         super().__init__()
         self.vae = vae
 
@@ -91,7 +92,10 @@ def plan_exports(components: Components) -> list[NetworkExport]:
         NetworkExport(contract.TEXT_ENCODER, TextEncoder(components.text_encoder), (ids(1),), (ids(2),)),
         NetworkExport(contract.UNET, UNet(components.unet), unet_inputs(1, a, a), unet_inputs(2, a, b)),
         NetworkExport(
-            contract.VAE_DECODER, VaeDecoder(components.vae), (randn(1, channels, a, a),), (randn(2, channels, b, a),)
+            contract.VAE_DECODER,
+            VaeDecoder(components.vae),
+            (randn(1, channels, a, a),),
+            (randn(2, channels, b, a),),
         ),
         NetworkExport(
             contract.VAE_ENCODER,
@@ -144,6 +148,8 @@ def export_onnx(job: NetworkExport, path: Path, opset: int) -> None:
                 location=EXTERNAL_DATA_FILENAME,
                 size_threshold=1024,
             )
+            # Readable by a server running as another user (the official container, say).
+            (path.parent / EXTERNAL_DATA_FILENAME).chmod(0o644)
 
 
 @dataclass

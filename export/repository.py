@@ -48,7 +48,9 @@ class ExportOptions:
 
 
 def fingerprint(source: dict, options: ExportOptions) -> str:
-    payload = json.dumps({"source": source, "options": options.__dict__, "v": EXPORTER_VERSION}, sort_keys=True)
+    payload = json.dumps(
+        {"source": source, "options": options.__dict__, "v": EXPORTER_VERSION}, sort_keys=True
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -74,7 +74,9 @@ class ImageStore:
         columns = ", ".join(ImageRecord.__dataclass_fields__)
         marks = ", ".join("?" for _ in ImageRecord.__dataclass_fields__)
         with self._lock:
-            self._db.execute(f"INSERT INTO images ({columns}) VALUES ({marks})", tuple(record.__dict__.values()))
+            self._db.execute(
+                f"INSERT INTO images ({columns}) VALUES ({marks})", tuple(record.__dict__.values())
+            )
 
     def get(self, image_id: str) -> ImageRecord | None:
         with self._lock:

@@ -18,7 +18,9 @@ def sign_image_url(key: bytes, filename: str, ttl_s: int, now: float | None = No
     return f"/files/{filename}?expires={expires}&signature={_signature(key, filename, expires)}"
 
 
-def check_signature(key: bytes, filename: str, expires: int, signature: str, now: float | None = None) -> None:
+def check_signature(
+    key: bytes, filename: str, expires: int, signature: str, now: float | None = None
+) -> None:
     """NotFound for a wrong signature (reveals nothing), Expired for a valid one past its time."""
     if not hmac.compare_digest(_signature(key, filename, expires), signature):
         raise NotFound("no such image")

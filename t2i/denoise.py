@@ -137,8 +137,9 @@ class DenoisingPipeline:
         mean, logvar = (torch.from_numpy(a) for a in self.networks.encode_image(pixels))
         # Same clamp as diffusers' DiagonalGaussianDistribution, for numerical safety.
         std = torch.exp(0.5 * torch.clamp(logvar, -30.0, 20.0))
-        init_latents = torch.cat(
-            [mean + std * torch.randn(mean.shape, generator=g) for g in generators]
-        ) * self.metadata.vae_scaling_factor
+        init_latents = (
+            torch.cat([mean + std * torch.randn(mean.shape, generator=g) for g in generators])
+            * self.metadata.vae_scaling_factor
+        )
         latents = scheduler.add_noise(init_latents, noise, timesteps[:1].repeat(len(generators)))
         return timesteps, latents

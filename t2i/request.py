@@ -68,7 +68,9 @@ def check_request(request: GenerationRequest, metadata: ModelMetadata) -> None:
                 f"got {side}",
             )
     if not 1 <= request.steps <= contract.MAX_STEPS:
-        raise InvalidRequest("steps", f"steps must be between 1 and {contract.MAX_STEPS}, got {request.steps}")
+        raise InvalidRequest(
+            "steps", f"steps must be between 1 and {contract.MAX_STEPS}, got {request.steps}"
+        )
     if not 0.0 <= request.guidance_scale <= contract.MAX_GUIDANCE_SCALE:
         raise InvalidRequest(
             "guidance_scale",

@@ -61,8 +61,8 @@ def server_environment() -> dict[str, str]:
     paths = (libdir, str(bundled), env.get("LD_LIBRARY_PATH", ""))
     env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in paths if p)
     site_packages = sysconfig.get_paths()["purelib"]
-    paths = [str(PROJECT_ROOT), site_packages, env.get("PYTHONPATH", "")]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    python_paths = [str(PROJECT_ROOT), site_packages, env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in python_paths if p)
     return env
 
 

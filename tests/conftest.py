@@ -13,5 +13,7 @@ def tiny_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The `tiny` preset exported once per test session, exactly as `python -m export` does."""
     repository = tmp_path_factory.mktemp("model_repository")
     options = ExportOptions()
-    write_model_repository(build_preset("tiny"), repository, options, fingerprint({"preset": "tiny"}, options))
+    write_model_repository(
+        build_preset("tiny"), repository, options, fingerprint({"preset": "tiny"}, options)
+    )
     return repository

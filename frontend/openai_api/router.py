@@ -19,7 +19,8 @@ async def create_images(
     result = await generator.generate(job)
     base = (settings.public_url or str(request.base_url)).rstrip("/")
     urls = {
-        image.record.id: base + sign_image_url(settings.signing_key, image.record.filename, settings.url_ttl_s)
+        image.record.id: base
+        + sign_image_url(settings.signing_key, image.record.filename, settings.url_ttl_s)
         for image in result.images
     }
     return translation.to_response(body, job, result, urls, settings.price_per_megapixel_step)

@@ -42,7 +42,9 @@ class TritonPythonModel:
                 self.logger.log_error(f"{self.name}: {exc}")
                 responses.append(
                     pb_utils.InferenceResponse(
-                        error=pb_utils.TritonError(f"{self.name} failed: {exc}", pb_utils.TritonError.INVALID_ARG)
+                        error=pb_utils.TritonError(
+                            f"{self.name} failed: {exc}", pb_utils.TritonError.INVALID_ARG
+                        )
                     )
                 )
         return responses

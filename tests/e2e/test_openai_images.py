@@ -51,7 +51,10 @@ def test_ready_and_models(frontend_url: str) -> None:
 
 def test_openai_sdk_b64_json(sdk: OpenAI) -> None:
     response = sdk.images.generate(
-        prompt="a small yellow star", size="256x256", response_format="b64_json", extra_body={"seed": 3, **FAST}
+        prompt="a small yellow star",
+        size="256x256",
+        response_format="b64_json",
+        extra_body={"seed": 3, **FAST},
     )
     assert response.data is not None and len(response.data) == 1
     image = decode(response.data[0].b64_json or "")

@@ -82,7 +82,13 @@ def test_defaults_translate_onto_the_internal_request(client: TestClient, triton
 
 def test_extensions_and_hd(client: TestClient, triton: FakeTriton) -> None:
     response = post(
-        client, n=3, size="1792x1024", quality="hd", negative_prompt="blur", guidance_scale=3.0, scheduler="ddim"
+        client,
+        n=3,
+        size="1792x1024",
+        quality="hd",
+        negative_prompt="blur",
+        guidance_scale=3.0,
+        scheduler="ddim",
     )
     assert response.status_code == 200
     request = triton.requests[0]
@@ -97,7 +103,9 @@ def test_extensions_and_hd(client: TestClient, triton: FakeTriton) -> None:
 def test_vivid_style_changes_prompt_and_guidance(client: TestClient, triton: FakeTriton) -> None:
     body = post(client, style="vivid", response_format="b64_json").json()
     request = triton.requests[0]
-    assert request.prompt.startswith("a red circle, ") and request.guidance_scale > TINY.default_guidance_scale
+    assert (
+        request.prompt.startswith("a red circle, ") and request.guidance_scale > TINY.default_guidance_scale
+    )
     assert body["data"][0]["revised_prompt"] == request.prompt
 
 
@@ -138,7 +146,9 @@ def test_url_serves_the_image_and_tampering_is_refused(client: TestClient) -> No
         ({"negative_prompt": "x" * 4001}, "negative_prompt"),
     ],
 )
-def test_bad_input_is_400_naming_the_field(client: TestClient, triton: FakeTriton, body: dict, param: str) -> None:
+def test_bad_input_is_400_naming_the_field(
+    client: TestClient, triton: FakeTriton, body: dict, param: str
+) -> None:
     response = post(client, **body)
     assert response.status_code == 400, response.text
     error = response.json()["error"]
@@ -186,9 +196,13 @@ def test_models_lists_the_served_model(client: TestClient) -> None:
 
 
 def test_triton_errors_map_to_api_errors() -> None:
-    invalid = map_triton_error(InferenceServerException("invalid width: bad", status="StatusCode.INVALID_ARGUMENT"))
+    invalid = map_triton_error(
+        InferenceServerException("invalid width: bad", status="StatusCode.INVALID_ARGUMENT")
+    )
     assert isinstance(invalid, InvalidParameter) and invalid.param == "width"
     down = map_triton_error(InferenceServerException("connect failed", status="StatusCode.UNAVAILABLE"))
     assert isinstance(down, BackendUnavailable)
-    late = map_triton_error(InferenceServerException("Deadline Exceeded", status="StatusCode.DEADLINE_EXCEEDED"))
+    late = map_triton_error(
+        InferenceServerException("Deadline Exceeded", status="StatusCode.DEADLINE_EXCEEDED")
+    )
     assert isinstance(late, GenerationTimeout)
