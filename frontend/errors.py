@@ -36,6 +36,17 @@ class InvalidParameter(APIError):
     status, code, type = 400, "invalid_parameter", "invalid_request_error"
 
 
+class ContentPolicyViolation(APIError):
+    status, code, type = 400, "content_policy_violation", "invalid_request_error"
+
+
+class InvalidAPIKey(APIError):
+    status, code, type = 401, "invalid_api_key", "invalid_request_error"
+
+    def __init__(self, message: str):
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
 class NotFound(APIError):
     status, code, type = 404, "not_found", "invalid_request_error"
 
@@ -50,6 +61,13 @@ class Expired(APIError):
 
 class PayloadTooLarge(APIError):
     status, code, type = 413, "payload_too_large", "invalid_request_error"
+
+
+class RateLimitExceeded(APIError):
+    status, code, type = 429, "rate_limit_exceeded", "rate_limit_error"
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
 
 
 class BackendUnavailable(APIError):
