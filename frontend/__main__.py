@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import sys
 from pathlib import Path
 
 import uvicorn
 
+from frontend.api_keys import KeyStore
 from frontend.app import create_app
-from frontend.settings import Settings
+from frontend.database import open_database
+from frontend.settings import Settings, is_loopback
 from t2i.triton_server import TritonServer, TritonStartError
 
 logger = logging.getLogger("frontend")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,11 +30,19 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in vars(args).items() if v is not None}
     settings = Settings(**overrides)
 
-    # API keys arrive with the full API; until then the server runs open, which is safe on loopback only.
-    if not is_loopback(settings.host):
-        logger.error("refusing to serve without API keys on non-loopback address %s", settings.host)
-        return 2
-    logger.warning("no API keys configured: open mode, bound to loopback %s only", settings.host)
+    db = open_database(settings.data_dir)
+    has_keys = KeyStore(db).has_active_keys()
+    db.close()
+    if not has_keys:
+        # Open mode (no key needed) is only safe where nobody else can connect.
+        if not is_loopback(settings.host):
+            logger.error(
+                "no API keys exist: refusing to serve open on non-loopback address %s; "
+                "create one with `python -m frontend.keys create --name NAME`",
+                settings.host,
+            )
+            return 2
+        logger.warning("no API keys exist: OPEN MODE, anyone on %s may call the API", settings.host)
 
     triton = None
     if settings.triton_url is None:

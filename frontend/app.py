@@ -8,13 +8,22 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from frontend import system
+from frontend import account, system
+from frontend.api_keys import KeyStore
+from frontend.database import open_database
 from frontend.errors import install_error_handlers
+from frontend.generate_image_api.router import router as generate_image_router
 from frontend.generation import ImageGenerator
 from frontend.image_store import ImageStore
+from frontend.metrics import Metrics
+from frontend.moderation import PromptModerator
 from frontend.openai_api.router import router as openai_router
+from frontend.rate_limit import RateLimiter
+from frontend.references import ReferenceLoader, ReferencePolicy
 from frontend.settings import Settings
 from frontend.triton_client import TritonPipelineClient
+from frontend.tti_api.router import router as tti_router
+from frontend.usage import UsageStore
 
 logger = logging.getLogger(__name__)
 
@@ -22,18 +31,39 @@ logger = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, triton: TritonPipelineClient | None = None) -> FastAPI:
     """`triton` replaces the gRPC client in unit tests; served apps always build the real one."""
     settings = settings or Settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         triton_url = settings.triton_url or f"127.0.0.1:{settings.triton_grpc_port}"
+        db = open_database(settings.data_dir)
+        store = ImageStore(db, settings.data_dir)
         app.state.settings = settings
+        app.state.metrics = metrics
         app.state.triton = triton or TritonPipelineClient(triton_url)
-        app.state.store = ImageStore(settings.data_dir)
-        app.state.generator = ImageGenerator(app.state.triton, app.state.store, settings.request_timeout_s)
-        logger.info("frontend using Triton at %s, data in %s", triton_url, settings.data_dir)
+        app.state.store = store
+        app.state.keys = KeyStore(db)
+        app.state.usage = UsageStore(db)
+        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+        policy = ReferencePolicy(
+            max_bytes=settings.reference_max_bytes,
+            timeout_s=settings.reference_timeout_s,
+            allowed_hosts=frozenset(h.lower() for h in settings.reference_allowed_hosts),
+        )
+        app.state.generator = ImageGenerator(
+            app.state.triton,
+            store,
+            app.state.usage,
+            PromptModerator.from_file(),
+            ReferenceLoader(policy, store.owned_path),
+            metrics,
+            settings,
+        )
+        mode = "API keys required" if app.state.keys.has_active_keys() else "open mode (no API keys exist)"
+        logger.info("frontend using Triton at %s, data in %s, %s", triton_url, settings.data_dir, mode)
         yield
         await app.state.triton.close()
-        app.state.store.close()
+        db.close()
 
     app = FastAPI(
         title="t2i-triton",
@@ -42,6 +72,11 @@ def create_app(settings: Settings | None = None, triton: TritonPipelineClient | 
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    system.install_body_limit(app, settings.max_body_bytes)
+    metrics.install(app)
     app.include_router(openai_router)
+    app.include_router(tti_router)
+    app.include_router(generate_image_router)
+    app.include_router(account.router)
     app.include_router(system.router)
     return app

@@ -8,8 +8,10 @@ from fastapi import Depends, Request
 
 from frontend.generation import ImageGenerator
 from frontend.image_store import ImageStore
+from frontend.metrics import Metrics
 from frontend.settings import Settings
 from frontend.triton_client import TritonPipelineClient
+from frontend.usage import UsageStore
 
 
 def get_settings(request: Request) -> Settings:
@@ -28,7 +30,17 @@ def get_store(request: Request) -> ImageStore:
     return request.app.state.store
 
 
+def get_usage(request: Request) -> UsageStore:
+    return request.app.state.usage
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 GeneratorDep = Annotated[ImageGenerator, Depends(get_generator)]
 TritonDep = Annotated[TritonPipelineClient, Depends(get_triton)]
 StoreDep = Annotated[ImageStore, Depends(get_store)]
+UsageDep = Annotated[UsageStore, Depends(get_usage)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

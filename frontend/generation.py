@@ -4,18 +4,24 @@ run the pipeline, resize to the requested pixels, encode, store."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from frontend.errors import InvalidParameter
+from frontend.errors import ContentPolicyViolation, InvalidParameter, PayloadTooLarge
 from frontend.image_store import ImageRecord, ImageStore
+from frontend.metrics import Metrics
+from frontend.moderation import PromptModerator
+from frontend.references import ReferenceError, ReferenceLoader, ReferenceTooLarge
+from frontend.settings import Settings
 from frontend.sizing import resize_exact
 from frontend.triton_client import TritonPipelineClient
+from frontend.usage import UsageRecord, UsageStore
 from t2i.contract import ModelMetadata
 from t2i.request import GenerationRequest, InvalidRequest, check_request
 
@@ -29,10 +35,15 @@ class ImageJob:
     request: GenerationRequest
     output_width: int
     output_height: int
+    route: str
     output_format: str = "png"
     owner: str = "anonymous"
     folder: str = "images"
     name: str = ""
+    safety_tolerance: int = 2
+    # Image-to-image: data: URIs, ids of the owner's images or http(s) URLs, blended into one init image.
+    references: list[str] = field(default_factory=list)
+    reference_weight: float = 0.5
 
 
 @dataclass
@@ -46,6 +57,7 @@ class GenerationResult:
     images: list[GeneratedImage]
     latency_ms: int
     model: str
+    cost: float
 
 
 def validated(
@@ -61,6 +73,11 @@ def validated(
     return request
 
 
+def reference_strength(reference_weight: float) -> float:
+    """reference_weight 1.0 keeps the reference nearly intact; 0.0 starts from (almost) pure noise."""
+    return min(1.0, max(0.05, 1.0 - reference_weight))
+
+
 def encode_image(image: np.ndarray, width: int, height: int, output_format: str) -> bytes:
     picture = resize_exact(image, width, height)
     buffer = io.BytesIO()
@@ -73,20 +90,83 @@ def encode_image(image: np.ndarray, width: int, height: int, output_format: str)
 
 
 class ImageGenerator:
-    def __init__(self, triton: TritonPipelineClient, store: ImageStore, timeout_s: float):
+    """Moderation, references, the Triton call, resize/encode/store, usage and metrics: every API's
+    request ends here, so none of them repeats this."""
+
+    def __init__(
+        self,
+        triton: TritonPipelineClient,
+        store: ImageStore,
+        usage: UsageStore,
+        moderator: PromptModerator,
+        references: ReferenceLoader,
+        metrics: Metrics,
+        settings: Settings,
+    ):
         self.triton = triton
         self.store = store
-        self.timeout_s = timeout_s
+        self.usage = usage
+        self.moderator = moderator
+        self.references = references
+        self.metrics = metrics
+        self.settings = settings
 
     async def metadata(self) -> ModelMetadata:
         return await self.triton.metadata()
 
+    def cost(self, model: str, request: GenerationRequest) -> float:
+        price = self.settings.price_table.get(model, self.settings.default_price_per_megapixel_step)
+        megapixels = request.width * request.height / 1e6
+        return round(price * megapixels * request.steps * request.num_images, 6)
+
     async def generate(self, job: ImageJob) -> GenerationResult:
         metadata = await self.triton.metadata()
+        self.moderate(job)
+        request = job.request
+        if job.references:
+            init_image = await self.load_references(job)
+            request = dataclasses.replace(
+                request, init_image=init_image, strength=reference_strength(job.reference_weight)
+            )
         started = time.perf_counter()
-        pixels = await self.triton.generate(job.request, self.timeout_s)
+        pixels = await self.triton.generate(request, self.settings.request_timeout_s)
+        self.metrics.generation_seconds.labels(metadata.name).observe(time.perf_counter() - started)
         images = await asyncio.to_thread(self._finish, job, pixels, metadata)
-        return GenerationResult(images, int((time.perf_counter() - started) * 1000), metadata.name)
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        cost = self.cost(metadata.name, request)
+        usage = UsageRecord(
+            route=job.route,
+            model=metadata.name,
+            image_size=f"{job.output_width}x{job.output_height}",
+            count=len(images),
+            steps=request.steps,
+            latency_ms=latency_ms,
+            cost=cost,
+            created=time.time(),
+        )
+        await asyncio.to_thread(self.usage.record, job.owner, usage)
+        self.metrics.images.labels(metadata.name, job.route).inc(len(images))
+        return GenerationResult(images, latency_ms, metadata.name, cost)
+
+    def moderate(self, job: ImageJob) -> None:
+        verdict = self.moderator.check(job.request.prompt, job.request.negative_prompt, job.safety_tolerance)
+        if not verdict.allowed:
+            self.metrics.rejections.labels("moderation").inc()
+            field_name = verdict.field or "prompt"
+            raise ContentPolicyViolation(
+                f"the {field_name} was refused by the content policy (category: {verdict.category})",
+                param=field_name,
+            )
+
+    async def load_references(self, job: ImageJob) -> np.ndarray:
+        try:
+            return await self.references.blend(
+                job.references, job.owner, job.request.width, job.request.height
+            )
+        except ReferenceTooLarge as exc:
+            raise PayloadTooLarge(str(exc), param=f"reference_images[{exc.index}]") from None
+        except ReferenceError as exc:
+            raise InvalidParameter(str(exc), param=f"reference_images[{exc.index}]") from None
 
     def _finish(self, job: ImageJob, pixels: np.ndarray, metadata: ModelMetadata) -> list[GeneratedImage]:
         """Resize, encode and store each image (CPU work, off the event loop)."""

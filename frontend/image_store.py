@@ -7,12 +7,11 @@ embedded default when several frontends serve one store.
 from __future__ import annotations
 
 import os
-import sqlite3
 import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from frontend.database import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -52,14 +51,15 @@ class ImageRecord:
         return f"{self.id}.{self.format}"
 
 
+_COLUMNS = ", ".join(ImageRecord.__dataclass_fields__)
+
+
 class ImageStore:
-    def __init__(self, root: Path):
+    def __init__(self, db: Database, root: Path):
         self.files = root / "images"
         self.files.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(root / "images.sqlite3", check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = db
         self._db.execute(SCHEMA)
-        self._lock = threading.Lock()
 
     def path(self, record: ImageRecord) -> Path:
         return self.files / record.filename
@@ -71,23 +71,18 @@ class ImageStore:
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp.name, self.path(record))
-        columns = ", ".join(ImageRecord.__dataclass_fields__)
         marks = ", ".join("?" for _ in ImageRecord.__dataclass_fields__)
-        with self._lock:
-            self._db.execute(
-                f"INSERT INTO images ({columns}) VALUES ({marks})", tuple(record.__dict__.values())
-            )
+        self._db.execute(f"INSERT INTO images ({_COLUMNS}) VALUES ({marks})", tuple(record.__dict__.values()))
 
-    def get(self, image_id: str) -> ImageRecord | None:
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {', '.join(ImageRecord.__dataclass_fields__)} FROM images WHERE id = ?", (image_id,)
-            ).fetchone()
-        return ImageRecord(*row) if row else None
+    def get(self, image_id: str, owner: str | None = None) -> ImageRecord | None:
+        """The record, or None if absent or (with `owner`) someone else's: callers cannot tell which."""
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM images WHERE id = ?", (image_id,))
+        record = ImageRecord(*rows[0]) if rows else None
+        if record is None or (owner is not None and record.owner != owner):
+            return None
+        return record
 
-    def close(self) -> None:
-        self._db.close()
-
-
-def now() -> float:
-    return time.time()
+    def owned_path(self, image_id: str, owner: str) -> Path | None:
+        """The file of one of `owner`'s images (references by id), None otherwise."""
+        record = self.get(image_id, owner)
+        return self.path(record) if record else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -29,8 +30,20 @@ class Settings(BaseSettings):
     # Base of the links handed out (behind a proxy, say https://images.example.com); default: as requested.
     public_url: str | None = None
     url_secret: str | None = None
-    # usage.cost = price per megapixel-step x megapixels x steps x images (0: free, self-hosted).
-    price_per_megapixel_step: float = 0.0
+    # usage.cost = price x generated megapixels x steps x images; price per model name, JSON in the env
+    # (T2I_PRICE_TABLE='{"sd15": 0.0004}'), models not listed use the default (0: free, self-hosted).
+    price_table: dict[str, float] = {}
+    default_price_per_megapixel_step: float = 0.0
+    # Generation requests per minute per API key (0: no limit).
+    rate_limit_per_minute: int = 60
+    # Moderation level for routes without a safety_tolerance field (0 strictest .. 6 most permissive).
+    default_safety_tolerance: int = 2
+    # Request bodies over this answer 413.
+    max_body_bytes: int = 64 * 1024 * 1024
+    # Reference images fetched by URL: size cap, timeout, and hosts allowed even if private/loopback.
+    reference_max_bytes: int = 10 * 1024 * 1024
+    reference_timeout_s: float = 10.0
+    reference_allowed_hosts: list[str] = []
 
     @cached_property
     def signing_key(self) -> bytes:
@@ -44,3 +57,12 @@ class Settings(BaseSettings):
             tmp.chmod(0o600)
             tmp.replace(path)
         return path.read_text().strip().encode()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -6,7 +6,10 @@ import hashlib
 import hmac
 import time
 
+from fastapi import Request
+
 from frontend.errors import Expired, NotFound
+from frontend.settings import Settings
 
 
 def _signature(key: bytes, filename: str, expires: int) -> str:
@@ -26,3 +29,9 @@ def check_signature(
         raise NotFound("no such image")
     if (now if now is not None else time.time()) > expires:
         raise Expired("this image link has expired")
+
+
+def absolute_image_url(request: Request, settings: Settings, filename: str) -> str:
+    """The signed link as a full URL, based on T2I_PUBLIC_URL or the address the client used."""
+    base = (settings.public_url or str(request.base_url)).rstrip("/")
+    return base + sign_image_url(settings.signing_key, filename, settings.url_ttl_s)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from frontend.dependencies import SettingsDep, StoreDep, TritonDep
-from frontend.errors import BackendUnavailable, NotFound
+from frontend.dependencies import MetricsDep, SettingsDep, StoreDep, TritonDep
+from frontend.errors import BackendUnavailable, NotFound, PayloadTooLarge
 from frontend.generation import IMAGE_FORMATS
 from frontend.signed_urls import check_signature
 
@@ -30,6 +31,12 @@ async def readyz(triton: TritonDep) -> dict[str, str]:
     return {"status": "ready"}
 
 
+@router.get("/metrics", response_class=Response)
+async def metrics(metrics: MetricsDep) -> Response:
+    """Prometheus metrics: requests by route and status, generation latency, images, rejections."""
+    return metrics.render()
+
+
 @router.get("/files/{filename}", response_class=FileResponse)
 async def signed_file(
     filename: str, settings: SettingsDep, store: StoreDep, expires: int = Query(), signature: str = Query()
@@ -43,3 +50,14 @@ async def signed_file(
     if record is None or record.filename != filename:
         raise NotFound("no such image")
     return FileResponse(store.path(record), media_type=IMAGE_FORMATS[record.format][1])
+
+
+def install_body_limit(app: FastAPI, max_bytes: int) -> None:
+    """413 for a declared body over the limit, before anything reads it."""
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > max_bytes:
+            return PayloadTooLarge(f"request body over the {max_bytes} byte limit").response()
+        return await call_next(request)

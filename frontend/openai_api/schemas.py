@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from frontend.schema_types import PublicSize, Seed, prompt_field
 from t2i import contract
 
-OpenAISize = Literal[
-    "256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "1536x1024", "1024x1536", "auto"
-]
 SchedulerName = Literal["euler", "euler_a", "ddim", "dpmpp_2m", "lcm", "pndm", "heun"]
 
 
@@ -33,29 +31,22 @@ class ImageGenerationRequest(BaseModel):
         },
     )
 
-    prompt: str = Field(min_length=1, max_length=4000, description="What to draw.")
+    prompt: prompt_field(4000) = Field(description="What to draw.")  # type: ignore[valid-type]
     model: str | None = Field(None, description="A served model name from GET /v1/models.")
     provider: str | None = Field(None, description="Accepted and echoed; `auto` or a served backend name.")
     n: int = Field(1, ge=1, le=4, description="Images to generate, run as one batch.")
-    size: OpenAISize = Field("1024x1024", description="WIDTHxHEIGHT, or `auto` for the model's native size.")
+    size: PublicSize = Field("1024x1024", description="WIDTHxHEIGHT, or `auto` for the model's native size.")
     quality: Literal["standard", "hd"] = Field("standard", description="`hd` runs the model's hd step count.")
     style: Literal["natural", "vivid"] = Field("natural", description="`vivid`: more saturated, dramatic.")
     response_format: Literal["url", "b64_json"] = "url"
     user: str | None = None
     negative_prompt: str | None = Field(None, max_length=4000, description="What to steer away from.")
-    seed: int | None = Field(None, ge=0, le=4294967295, description="Image i uses seed + i; random if unset.")
+    seed: Seed | None = None
     steps: int | None = Field(None, ge=1, le=contract.MAX_STEPS, description="Denoising steps.")
     guidance_scale: float | None = Field(
         None, ge=0.0, le=contract.MAX_GUIDANCE_SCALE, description="Classifier-free guidance scale."
     )
     scheduler: SchedulerName | None = Field(None, description="Sampler; the model's default if unset.")
-
-    @field_validator("prompt")
-    @classmethod
-    def prompt_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("prompt must contain non-whitespace characters")
-        return value
 
 
 class ImageData(BaseModel):

@@ -6,38 +6,41 @@ import base64
 import secrets
 import time
 
+from frontend.auth import Caller
 from frontend.errors import InvalidParameter
 from frontend.generation import GenerationResult, ImageJob, validated
 from frontend.openai_api.schemas import ImageData, ImageGenerationRequest, ImagesResponse, Usage
 from frontend.sizing import generation_size, parse_size
+from frontend.styles import load_styles
 from t2i.contract import ModelMetadata
 from t2i.request import GenerationRequest
 
+ROUTE = "/v1/images/generations"
 # Internal field -> this API's field, for error messages.
 PUBLIC_NAMES = {"num_images": "n", "width": "size", "height": "size"}
 
-# `vivid`: DALL-E 3's "hyper-real and dramatic"; a prompt suffix and stronger guidance.
-VIVID_SUFFIX = ", vivid colors, dramatic lighting, high contrast, highly detailed"
-VIVID_GUIDANCE_BOOST = 1.5
 
-
-def to_job(body: ImageGenerationRequest, metadata: ModelMetadata) -> ImageJob:
-    if body.model is not None and body.model != metadata.name:
+def check_model(model: str | None, metadata: ModelMetadata) -> None:
+    if model is not None and model != metadata.name:
         raise InvalidParameter(
-            f"model '{body.model}' is not served here; available models: {metadata.name}", param="model"
+            f"model '{model}' is not served here; available models: {metadata.name}", param="model"
         )
+
+
+def to_job(body: ImageGenerationRequest, metadata: ModelMetadata, caller: Caller, tolerance: int) -> ImageJob:
+    check_model(body.model, metadata)
     width, height = parse_size(body.size, metadata)
     gen_width, gen_height = generation_size(width, height, metadata)
-    guidance = body.guidance_scale if body.guidance_scale is not None else metadata.default_guidance_scale
-    prompt = body.prompt
-    if body.style == "vivid":
-        prompt += VIVID_SUFFIX
-        if body.guidance_scale is None:
-            guidance += VIVID_GUIDANCE_BOOST
+    # `natural` is the prompt as written; `vivid` is the preset of that name in data/styles.json.
+    style = load_styles()[body.style]
+    prompt, negative_prompt = style.apply(body.prompt, body.negative_prompt or "")
+    guidance = body.guidance_scale
+    if guidance is None:
+        guidance = style.guidance_scale if body.style != "natural" else metadata.default_guidance_scale
     steps = body.steps or (metadata.hd_steps if body.quality == "hd" else metadata.default_steps)
     request = GenerationRequest(
         prompt=prompt,
-        negative_prompt=body.negative_prompt or "",
+        negative_prompt=negative_prompt,
         width=gen_width,
         height=gen_height,
         steps=steps,
@@ -46,20 +49,18 @@ def to_job(body: ImageGenerationRequest, metadata: ModelMetadata) -> ImageJob:
         num_images=body.n,
         scheduler=body.scheduler or "",
     )
-    return ImageJob(validated(request, metadata, PUBLIC_NAMES), width, height)
-
-
-def cost(job: ImageJob, price_per_megapixel_step: float) -> float:
-    megapixels = job.request.width * job.request.height / 1e6
-    return round(price_per_megapixel_step * megapixels * job.request.steps * job.request.num_images, 6)
+    return ImageJob(
+        validated(request, metadata, PUBLIC_NAMES),
+        width,
+        height,
+        route=ROUTE,
+        owner=caller.owner,
+        safety_tolerance=tolerance,
+    )
 
 
 def to_response(
-    body: ImageGenerationRequest,
-    job: ImageJob,
-    result: GenerationResult,
-    url_for: dict[str, str],
-    price_per_megapixel_step: float,
+    body: ImageGenerationRequest, job: ImageJob, result: GenerationResult, url_for: dict[str, str]
 ) -> ImagesResponse:
     data = []
     for image in result.images:
@@ -70,7 +71,7 @@ def to_response(
             item.url = url_for[image.record.id]
         data.append(item)
     usage = Usage(
-        cost=cost(job, price_per_megapixel_step),
+        cost=result.cost,
         latency_ms=result.latency_ms,
         image_size=f"{job.output_width}x{job.output_height}",
         model_used=result.model,

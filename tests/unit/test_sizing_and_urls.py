@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from frontend.database import open_database
 from frontend.errors import Expired, NotFound
 from frontend.image_store import ImageRecord, ImageStore
 from frontend.signed_urls import check_signature, sign_image_url
@@ -55,13 +56,18 @@ def test_signed_url_round_trip_tamper_and_expiry() -> None:
 
 
 def test_image_store_writes_file_then_row(tmp_path: Path) -> None:
-    store = ImageStore(tmp_path)
+    db = open_database(tmp_path)
+    store = ImageStore(db, tmp_path)
     record = ImageRecord("a" * 32, "key1", "images", "hero", "p", "", 5, "tiny", 8, 8, "png", 1.0)
     store.save(record, b"\x89PNG data")
     assert store.get(record.id) == record
+    assert store.get(record.id, owner="key1") == record
+    assert store.get(record.id, owner="key2") is None  # someone else's image looks absent
+    assert store.owned_path(record.id, "key1") == store.path(record)
+    assert store.owned_path(record.id, "key2") is None
     assert store.path(record).read_bytes() == b"\x89PNG data"
     assert not [p for p in store.files.iterdir() if p.name.startswith(".tmp")]
     assert store.get("b" * 32) is None
-    store.close()
-    reopened = ImageStore(tmp_path)
+    db.close()
+    reopened = ImageStore(open_database(tmp_path), tmp_path)
     assert reopened.get(record.id) == record

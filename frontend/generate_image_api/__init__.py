@@ -1,0 +1,1 @@
+"""The generate-image API with aspect ratios, seeds and moderation: POST /v1/generate-image."""

@@ -1,0 +1,305 @@
+"""Reference images for image-to-image: decode data URIs, stored image ids and fetched URLs, then blend.
+
+A reference URL is fetched by the server on the client's behalf, so it is a server-side request forgery
+surface: every hop's host must resolve only to globally routable addresses, redirects are followed by hand,
+and the body is bounded while it streams. Every error message is safe to show the client; details that
+would map the private network (what a host resolved to) only go to the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import ipaddress
+import logging
+import re
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+logger = logging.getLogger(__name__)
+
+ImageLookup = Callable[[str, str], Path | None]
+HostResolver = Callable[[str, int], Awaitable[list[str]]]
+
+DATA_URI_MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
+# Only the decoders the API documents: every other Pillow plugin is attack surface nobody asked for.
+PILLOW_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
+IMAGE_ID = re.compile(r"[0-9a-f]{32}")
+
+# Ranges `is_global` already excludes on recent Pythons, named again so the policy does not hinge on the
+# interpreter's table (3.11's misses some): CGNAT (RFC 6598) and NAT64 local-use (RFC 8215).
+CARRIER_GRADE_NAT = ipaddress.IPv4Network("100.64.0.0/10")
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+# Shadows the builtin ReferenceError (weakref) inside this module only; callers import it by this name.
+class ReferenceError(Exception):
+    """A reference cannot be used; message is safe to show the client."""
+
+    def __init__(self, message: str, index: int):
+        super().__init__(message)
+        self.message = message
+        self.index = index
+
+
+class ReferenceTooLarge(ReferenceError):
+    """Over the byte or pixel budget; the caller maps it to HTTP 413."""
+
+
+@dataclass(frozen=True)
+class ReferencePolicy:
+    max_bytes: int = 10 * 1024 * 1024
+    timeout_s: float = 10.0
+    max_redirects: int = 3
+    max_pixels: int = 40_000_000  # decompression-bomb guard, checked before any pixel is decoded
+    # Hostnames or IP literals allowed even if private/loopback (exact, case-insensitive match of URL host).
+    allowed_hosts: frozenset[str] = frozenset()
+
+
+async def resolve_host(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def is_public_address(text: str) -> bool:
+    """True only for an address that is globally routable, after unwrapping IPv4 embedded in IPv6."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        # ::ffff:127.0.0.1 reaches 127.0.0.1 on a dual-stack socket; judge the IPv4 inside.
+        if address.ipv4_mapped is not None:
+            return is_public_address(str(address.ipv4_mapped))
+        if address.sixtofour is not None:
+            return is_public_address(str(address.sixtofour))
+        if address in NAT64_WELL_KNOWN:
+            return is_public_address(str(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)))
+        if address.teredo is not None or address in NAT64_LOCAL_USE:
+            return False
+    elif address in CARRIER_GRADE_NAT:
+        return False
+    return address.is_global and not (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
+
+
+class ReferenceLoader:
+    def __init__(
+        self,
+        policy: ReferencePolicy,
+        lookup: ImageLookup,
+        resolver: HostResolver | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.policy = policy
+        self.lookup = lookup
+        self.resolver = resolver or resolve_host
+        self.transport = transport
+        self._allowed_hosts = frozenset(host.lower() for host in policy.allowed_hosts)
+
+    async def load(self, reference: str, owner: str, index: int) -> Image.Image:
+        """One reference as an RGB image."""
+        if reference[:5].lower() == "data:":
+            data = self._decode_data_uri(reference, index)
+        elif IMAGE_ID.fullmatch(reference):
+            data = await self._read_stored(reference, owner, index)
+        else:
+            data = await self._fetch(reference, index)
+        # Decoding is CPU-bound (up to max_pixels): keep it off the event loop.
+        return await asyncio.to_thread(self._decode_image, data, index)
+
+    async def blend(self, references: list[str], owner: str, width: int, height: int) -> np.ndarray:
+        """The pixel mean of every reference at (width, height), as uint8 [height, width, 3]."""
+        if not references:
+            raise ValueError("blend needs at least one reference image")
+        if width <= 0 or height <= 0:
+            raise ValueError(f"blend size must be positive, got {width}x{height}")
+        total = np.zeros((height, width, 3), dtype=np.float64)
+        for index, reference in enumerate(references):
+            image = await self.load(reference, owner, index)
+            resized = await asyncio.to_thread(image.resize, (width, height), Image.Resampling.LANCZOS)
+            total += np.asarray(resized, dtype=np.float64)
+        mean = total / len(references)
+        return np.clip(np.rint(mean), 0, 255).astype(np.uint8)
+
+    # 1. data: URI
+
+    def _decode_data_uri(self, reference: str, index: int) -> bytes:
+        header, comma, payload = reference[5:].partition(",")
+        parameters = header.split(";")
+        media_type = parameters[0].strip().lower()
+        if not comma or media_type not in DATA_URI_MEDIA_TYPES or parameters[-1].strip().lower() != "base64":
+            raise ReferenceError(
+                f"reference image {index} must be data:image/<png|jpeg|webp|gif>;base64,<data>; "
+                f"got data:{header[:40]}",
+                index,
+            )
+        # Refuse before decoding so an oversized payload never costs a second copy in memory.
+        if len(payload) > 4 * -(-self.policy.max_bytes // 3):
+            raise self._too_large(index)
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise ReferenceError(f"reference image {index} is not valid base64", index) from None
+        if len(data) > self.policy.max_bytes:
+            raise self._too_large(index)
+        return data
+
+    # 2. stored image id
+
+    async def _read_stored(self, image_id: str, owner: str, index: int) -> bytes:
+        # One message for "absent" and "someone else's", so ids cannot be probed across owners.
+        not_found = ReferenceError(f"reference image {index} not found", index)
+        path = self.lookup(image_id, owner)
+        if path is None:
+            raise not_found
+        try:
+            if path.stat().st_size > self.policy.max_bytes:
+                raise self._too_large(index)
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            raise not_found from None
+
+    # 3. http(s) URL
+
+    async def _fetch(self, reference: str, index: int) -> bytes:
+        try:
+            # One deadline for the whole fetch: httpx's timeout is per read, so a server dripping a byte
+            # at a time would otherwise hold the request for as long as it likes.
+            fetch = self._fetch_following_redirects(reference, index)
+            return await asyncio.wait_for(fetch, self.policy.timeout_s)
+        except (asyncio.TimeoutError, httpx.TimeoutException):
+            raise ReferenceError(f"reference image {index} URL timed out", index) from None
+        except httpx.HTTPError as exc:
+            logger.info("reference image %d fetch failed: %r", index, exc)
+            raise ReferenceError(f"reference image {index} URL could not be fetched", index) from None
+
+    async def _fetch_following_redirects(self, reference: str, index: int) -> bytes:
+        url = self._parse_url(reference, index)
+        # trust_env=False: proxy variables and ~/.netrc on the server must never apply to client-chosen URLs.
+        # Redirects are followed here, not by httpx, so that every hop's host passes the address check.
+        async with httpx.AsyncClient(
+            transport=self.transport,
+            follow_redirects=False,
+            trust_env=False,
+            timeout=self.policy.timeout_s,
+            headers={"Accept": "image/*", "Accept-Encoding": "identity"},
+        ) as client:
+            for _ in range(self.policy.max_redirects + 1):
+                await self._check_host(url, index)
+                # Known gap (DNS rebinding): httpx resolves the host again when it connects, so a host with
+                # a short TTL can answer a public address here and a private one there. Pinning the
+                # connection to the checked address is future work.
+                async with client.stream("GET", url) as response:
+                    if response.has_redirect_location:
+                        url = self._parse_redirect(url, response.headers["Location"], index)
+                        continue
+                    if not response.is_success:
+                        raise ReferenceError(
+                            f"reference image {index} URL returned HTTP {response.status_code}", index
+                        )
+                    return await self._read_bounded(response, index)
+        raise ReferenceError(
+            f"reference image {index} URL redirected more than {self.policy.max_redirects} times", index
+        )
+
+    def _parse_url(self, text: str, index: int) -> httpx.URL:
+        try:
+            url = httpx.URL(text)
+        except (httpx.InvalidURL, ValueError, TypeError):
+            url = None
+        if url is None or url.scheme not in ("http", "https") or not url.host:
+            raise ReferenceError(
+                f"reference image {index} must be a data: URI, an image id or an http(s) URL", index
+            )
+        if url.userinfo:
+            raise ReferenceError(f"reference image {index} URL must not contain credentials", index)
+        return url
+
+    def _parse_redirect(self, current: httpx.URL, location: str, index: int) -> httpx.URL:
+        try:
+            target = current.join(location)
+        except (httpx.InvalidURL, ValueError, TypeError):
+            raise ReferenceError(f"reference image {index} URL redirected to an invalid URL", index) from None
+        return self._parse_url(str(target), index)
+
+    async def _check_host(self, url: httpx.URL, index: int) -> None:
+        host = url.host.lower()
+        if host in self._allowed_hosts:
+            return
+        refused = ReferenceError(f"reference image {index} URL host {host} is not allowed", index)
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            port = url.port or (443 if url.scheme == "https" else 80)
+            try:
+                addresses = await self.resolver(host, port)
+            except OSError:
+                message = f"reference image {index} URL host {host} does not resolve"
+                raise ReferenceError(message, index) from None
+        # Any non-public answer refuses the host: the connection may pick any of them.
+        private = [address for address in addresses if not is_public_address(address)]
+        if not addresses or private:
+            logger.warning("reference image %d: host %s refused, non-public %s", index, host, private)
+            raise refused
+
+    async def _read_bounded(self, response: httpx.Response, index: int) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.policy.max_bytes:
+            raise self._too_large(index)
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > self.policy.max_bytes:
+                raise self._too_large(index)
+        return bytes(body)
+
+    # 4. decode
+
+    def _decode_image(self, data: bytes, index: int) -> Image.Image:
+        try:
+            image = Image.open(BytesIO(data), formats=PILLOW_FORMATS)
+            # `size` comes from the header alone; refuse before `convert` decodes a single pixel.
+            width, height = image.size
+            if width * height > self.policy.max_pixels:
+                raise ReferenceTooLarge(
+                    f"reference image {index} is {width}x{height} pixels; "
+                    f"at most {self.policy.max_pixels} pixels are accepted",
+                    index,
+                )
+            return flatten_to_rgb(image)
+        except Image.DecompressionBombError:
+            # Pillow's own process-wide guard, for a policy that allows more than it does.
+            raise ReferenceTooLarge(f"reference image {index} has too many pixels", index) from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+            message = f"reference image {index} is not a PNG, JPEG, WebP or GIF image"
+            raise ReferenceError(message, index) from None
+
+    def _too_large(self, index: int) -> ReferenceTooLarge:
+        return ReferenceTooLarge(
+            f"reference image {index} is larger than {self.policy.max_bytes} bytes", index
+        )
+
+
+def flatten_to_rgb(image: Image.Image) -> Image.Image:
+    """RGB, with any transparency composited onto white (what a viewer shows for a transparent PNG)."""
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
