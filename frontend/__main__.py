@@ -31,18 +31,18 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(**overrides)
 
     db = open_database(settings.data_dir)
-    has_keys = KeyStore(db).has_active_keys()
+    has_keys = KeyStore(db).has_keys()
     db.close()
     if not has_keys:
         # Open mode (no key needed) is only safe where nobody else can connect.
         if not is_loopback(settings.host):
             logger.error(
-                "no API keys exist: refusing to serve open on non-loopback address %s; "
+                "no API keys were created: refusing to serve open on non-loopback address %s; "
                 "create one with `python -m frontend.keys create --name NAME`",
                 settings.host,
             )
             return 2
-        logger.warning("no API keys exist: OPEN MODE, anyone on %s may call the API", settings.host)
+        logger.warning("no API keys were created: OPEN MODE, anyone on %s may call the API", settings.host)
 
     triton = None
     if settings.triton_url is None:

@@ -64,8 +64,9 @@ class KeyStore:
         rows = self._db.execute("SELECT revoked FROM api_keys WHERE id = ?", (key_id,))
         return bool(rows) and rows[0][0] is not None
 
-    def has_active_keys(self) -> bool:
-        return bool(self._db.execute("SELECT 1 FROM api_keys WHERE revoked IS NULL LIMIT 1"))
+    def has_keys(self) -> bool:
+        """Whether any key was ever created: revoking every key locks the server, it never reopens it."""
+        return bool(self._db.execute("SELECT 1 FROM api_keys LIMIT 1"))
 
     def authenticate(self, secret: str) -> ApiKey | None:
         """The active key with this secret, or None. Revocation takes effect on the next request."""

@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, triton: TritonPipelineClient | 
             metrics,
             settings,
         )
-        mode = "API keys required" if app.state.keys.has_active_keys() else "open mode (no API keys exist)"
+        mode = "API keys required" if app.state.keys.has_keys() else "open mode (no API keys exist)"
         logger.info("frontend using Triton at %s, data in %s, %s", triton_url, settings.data_dir, mode)
         yield
         await app.state.triton.close()

@@ -32,7 +32,7 @@ def get_rate_limiter(request: Request) -> RateLimiter:
 
 def authenticate(request: Request, keys: Annotated[KeyStore, Depends(get_keys)]) -> Caller:
     # Open mode is decided per request, so the first key created locks the server without a restart.
-    if not keys.has_active_keys():
+    if not keys.has_keys():
         settings: Settings = request.app.state.settings
         if is_loopback(settings.host):
             return Caller(ANONYMOUS)

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -18,43 +16,7 @@ from frontend.app import create_app
 from frontend.errors import BackendUnavailable, GenerationTimeout, InvalidParameter
 from frontend.settings import Settings
 from frontend.triton_client import map_triton_error
-from t2i.contract import ModelMetadata
-from t2i.request import GenerationRequest
-
-TINY = ModelMetadata("tiny", 256, 256, 16, 4, 8, 0.18215, 32, 77, 20, 40, 7.5)
-
-
-class FakeTriton:
-    def __init__(self) -> None:
-        self.requests: list[GenerationRequest] = []
-        self.error: Exception | None = None
-
-    async def metadata(self) -> ModelMetadata:
-        return TINY
-
-    async def is_ready(self) -> bool:
-        return self.error is None
-
-    async def generate(self, request: GenerationRequest, timeout_s: float) -> np.ndarray:
-        if self.error:
-            raise self.error
-        self.requests.append(request)
-        return np.full((request.num_images, request.height, request.width, 3), 7, dtype=np.uint8)
-
-    async def close(self) -> None:
-        pass
-
-
-@pytest.fixture
-def triton() -> FakeTriton:
-    return FakeTriton()
-
-
-@pytest.fixture
-def client(tmp_path: Path, triton: FakeTriton) -> Iterator[TestClient]:
-    app = create_app(Settings(data_dir=tmp_path, url_secret="s" * 32), triton=triton)  # type: ignore[arg-type]
-    with TestClient(app, base_url="http://127.0.0.1:8000") as test_client:
-        yield test_client
+from tests.unit.conftest import TINY, FakeTriton
 
 
 def post(client: TestClient, **body):
