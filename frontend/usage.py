@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from frontend.database import Database
 
@@ -56,7 +56,7 @@ class UsageStore:
         )
         return [UsageRecord(*row) for row in rows]
 
-    def totals(self, owner: str) -> dict[str, float]:
+    def totals(self, owner: str) -> dict[str, Any]:
         requests, images, cost, latency = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(count), 0), COALESCE(SUM(cost), 0), COALESCE(AVG(latency_ms), 0) "
             "FROM usage WHERE owner = ?",
@@ -68,7 +68,3 @@ class UsageStore:
             "cost": round(cost, 6),
             "latency_ms_avg": round(latency, 1),
         }
-
-
-def now() -> float:
-    return time.time()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from typing import Any
 
 from fastapi import APIRouter, Query, Response
 from PIL import Image
@@ -14,7 +15,7 @@ from frontend.tti_api import translation
 from frontend.tti_api.schemas import TextToImageRequest
 
 router = APIRouter(tags=["Text-to-image with image store"])
-IMAGE_RESPONSES = {
+IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}, "application/zip": {}}, "description": "The image, or a zip"}
 }
 

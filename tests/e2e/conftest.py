@@ -1,5 +1,5 @@
-"""The real stack on free loopback ports: the embedded tritonserver on the exported tiny model, and the
-frontend as its own process, started once for the e2e tests and stopped after them."""
+"""The real stack on free loopback ports: the embedded tritonserver on the exported tiny model, and
+frontends as their own processes (one per configuration), started once and stopped after the tests."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
 from t2i.triton_server import TritonServer
+
+URL_SECRET = "e2e-url-secret-" + "x" * 32
 
 
 def free_port() -> int:
@@ -35,6 +39,16 @@ def triton_server(tiny_repository: Path, tmp_path_factory: pytest.TempPathFactor
         raise
 
 
+@dataclass
+class Frontend:
+    url: str
+    data_dir: Path
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[key]}"}
+
+
 def wait_healthy(process: subprocess.Popen, url: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -49,27 +63,76 @@ def wait_healthy(process: subprocess.Popen, url: str, timeout: float = 60.0) -> 
     raise RuntimeError(f"frontend not healthy after {timeout} s")
 
 
-@pytest.fixture(scope="session")
-def frontend_url(triton_server: TritonServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data_dir = tmp_path_factory.mktemp("frontend")
-    port = free_port()
-    env = dict(os.environ, T2I_DATA_DIR=str(data_dir), T2I_URL_TTL_S="3600")
-    log = open(data_dir / "frontend.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "-m", "frontend", "--triton-url", triton_server.url, "--port", str(port)],
+def create_key(env: dict[str, str], name: str) -> str:
+    """Through the documented CLI, which prints the secret once, on its last line."""
+    output = subprocess.run(
+        [sys.executable, "-m", "frontend.keys", "create", "--name", name],
         env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(process, url)
-        yield url
-    finally:
-        process.terminate()
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return output.strip().splitlines()[-1]
+
+
+@contextmanager
+def running_frontend(
+    triton_url: str, data_dir: Path, settings: dict[str, str], key_names: tuple[str, ...] = ()
+) -> Iterator[Frontend]:
+    env = dict(os.environ, T2I_DATA_DIR=str(data_dir), **settings)
+    keys = {name: create_key(env, name) for name in key_names}
+    port = free_port()
+    with open(data_dir / "frontend.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "frontend", "--triton-url", triton_url, "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
         try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+            wait_healthy(process, url)
+            yield Frontend(url, data_dir, keys)
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="session")
+def frontend(triton_server: TritonServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Frontend]:
+    """The main frontend: API keys `alice` and `bob`; loopback references allowed for the URL test."""
+    settings = {"T2I_URL_SECRET": URL_SECRET, "T2I_REFERENCE_ALLOWED_HOSTS": '["127.0.0.1"]'}
+    data_dir = tmp_path_factory.mktemp("frontend")
+    with running_frontend(triton_server.url, data_dir, settings, ("alice", "bob")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def frontend_url(frontend: Frontend) -> str:
+    return frontend.url
+
+
+@pytest.fixture(scope="session")
+def strict_frontend(
+    triton_server: TritonServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Frontend]:
+    """Open mode with tight limits: 3 requests a minute, 4 KiB bodies, a 0.3 s deadline."""
+    settings = {
+        "T2I_RATE_LIMIT_PER_MINUTE": "3",
+        "T2I_MAX_BODY_BYTES": "4096",
+        "T2I_REQUEST_TIMEOUT_S": "0.3",
+    }
+    with running_frontend(triton_server.url, tmp_path_factory.mktemp("strict"), settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def orphan_frontend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Frontend]:
+    """A frontend whose Triton is not there (a free port nobody listens on)."""
+    data_dir = tmp_path_factory.mktemp("orphan")
+    with running_frontend(f"127.0.0.1:{free_port()}", data_dir, {}) as running:
+        yield running

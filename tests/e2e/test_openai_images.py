@@ -16,14 +16,21 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 from t2i.pipeline_io import request_to_inputs
 from t2i.request import GenerationRequest
 from t2i.triton_server import TritonServer
+from tests.e2e.conftest import Frontend
 
 pytestmark = pytest.mark.e2e
 FAST = {"steps": 3}  # few denoising steps: these tests check plumbing, not image quality
 
 
 @pytest.fixture(scope="module")
-def sdk(frontend_url: str) -> OpenAI:
-    return OpenAI(base_url=f"{frontend_url}/v1", api_key="not-needed-in-open-mode", max_retries=0)
+def sdk(frontend: Frontend) -> OpenAI:
+    return OpenAI(base_url=f"{frontend.url}/v1", api_key=frontend.keys["alice"], max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def alice(frontend: Frontend) -> httpx.Client:
+    with httpx.Client(base_url=frontend.url, headers=frontend.headers("alice"), timeout=120) as client:
+        yield client
 
 
 def decode(b64: str) -> Image.Image:
@@ -43,10 +50,10 @@ def generate_b64(sdk: OpenAI, **extra) -> list[str]:
     return [item.b64_json for item in response.data or [] if item.b64_json]
 
 
-def test_ready_and_models(frontend_url: str) -> None:
-    assert httpx.get(f"{frontend_url}/healthz").json() == {"status": "ok"}
-    assert httpx.get(f"{frontend_url}/readyz").json() == {"status": "ready"}
-    assert [m["id"] for m in httpx.get(f"{frontend_url}/v1/models").json()["data"]] == ["tiny"]
+def test_ready_and_models(alice: httpx.Client) -> None:
+    assert alice.get("/healthz").json() == {"status": "ok"}
+    assert alice.get("/readyz").json() == {"status": "ready"}
+    assert [m["id"] for m in alice.get("/v1/models").json()["data"]] == ["tiny"]
 
 
 def test_openai_sdk_b64_json(sdk: OpenAI) -> None:
@@ -84,15 +91,13 @@ def test_same_seed_same_bytes_other_seed_other_bytes(sdk: OpenAI) -> None:
     assert first != other
 
 
-def test_n_2_uses_seed_plus_i(sdk: OpenAI, frontend_url: str) -> None:
+def test_n_2_uses_seed_plus_i(alice: httpx.Client) -> None:
     body = {"prompt": "a blue triangle", "n": 2, "size": "256x256", "response_format": "b64_json", "seed": 50}
-    data = httpx.post(f"{frontend_url}/v1/images/generations", json=body | FAST, timeout=60).json()["data"]
+    data = alice.post("/v1/images/generations", json=body | FAST).json()["data"]
     assert [d["seed"] for d in data] == [50, 51]
     first, second = (np.asarray(decode(d["b64_json"])).astype(int) for d in data)
     assert not np.array_equal(first, second)
-    alone = httpx.post(
-        f"{frontend_url}/v1/images/generations", json=body | FAST | {"n": 1, "seed": 51}, timeout=60
-    ).json()["data"][0]
+    alone = alice.post("/v1/images/generations", json=body | FAST | {"n": 1, "seed": 51}).json()["data"][0]
     # Regenerated alone from its own seed: the same image, up to batch-size rounding in onnxruntime.
     assert np.abs(np.asarray(decode(alone["b64_json"])).astype(int) - second).max() <= 2
 
@@ -127,8 +132,8 @@ def test_every_size_returns_exactly_its_pixels(sdk: OpenAI, size: str, pixels: t
         ({"seed": "abc"}, "seed"),
     ],
 )
-def test_bad_input_is_400_naming_the_field(frontend_url: str, body: dict, param: str) -> None:
-    response = httpx.post(f"{frontend_url}/v1/images/generations", json={"prompt": "a cat"} | body)
+def test_bad_input_is_400_naming_the_field(alice: httpx.Client, body: dict, param: str) -> None:
+    response = alice.post("/v1/images/generations", json={"prompt": "a cat"} | body)
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_parameter" and error["param"] == param and param in error["message"]
