@@ -14,7 +14,7 @@ from frontend.database import open_database
 from frontend.errors import install_error_handlers
 from frontend.generate_image_api.router import router as generate_image_router
 from frontend.generation import ImageGenerator
-from frontend.image_store import ImageStore
+from frontend.image_store import embedded_image_store
 from frontend.metrics import Metrics
 from frontend.moderation import PromptModerator
 from frontend.openai_api.router import router as openai_router
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, triton: TritonPipelineClient | 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         triton_url = settings.triton_url or f"127.0.0.1:{settings.triton_grpc_port}"
         db = open_database(settings.data_dir)
-        store = ImageStore(db, settings.data_dir)
+        store = embedded_image_store(db, settings.data_dir)
         app.state.settings = settings
         app.state.metrics = metrics
         app.state.triton = triton or TritonPipelineClient(triton_url)
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, triton: TritonPipelineClient | 
             store,
             app.state.usage,
             PromptModerator.from_file(),
-            ReferenceLoader(policy, store.owned_path),
+            ReferenceLoader(policy, store.read_owned),
             metrics,
             settings,
         )

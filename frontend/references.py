@@ -18,7 +18,6 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from io import BytesIO
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -26,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 logger = logging.getLogger(__name__)
 
-ImageLookup = Callable[[str, str], Path | None]
+ImageLookup = Callable[[str, str], bytes | None]
 HostResolver = Callable[[str, int], Awaitable[list[str]]]
 
 DATA_URI_MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
@@ -165,15 +164,12 @@ class ReferenceLoader:
     async def _read_stored(self, image_id: str, owner: str, index: int) -> bytes:
         # One message for "absent" and "someone else's", so ids cannot be probed across owners.
         not_found = ReferenceError(f"reference image {index} not found", index)
-        path = self.lookup(image_id, owner)
-        if path is None:
+        data = await asyncio.to_thread(self.lookup, image_id, owner)
+        if data is None:
             raise not_found
-        try:
-            if path.stat().st_size > self.policy.max_bytes:
-                raise self._too_large(index)
-            return await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError:
-            raise not_found from None
+        if len(data) > self.policy.max_bytes:
+            raise self._too_large(index)
+        return data
 
     # 3. http(s) URL
 

@@ -6,7 +6,6 @@ import re
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
-from fastapi.responses import FileResponse
 
 from frontend.dependencies import MetricsDep, SettingsDep, StoreDep, TritonDep
 from frontend.errors import BackendUnavailable, NotFound, PayloadTooLarge
@@ -37,19 +36,20 @@ async def metrics(metrics: MetricsDep) -> Response:
     return metrics.render()
 
 
-@router.get("/files/{filename}", response_class=FileResponse)
+@router.get("/files/{filename}", response_class=Response)
 async def signed_file(
     filename: str, settings: SettingsDep, store: StoreDep, expires: int = Query(), signature: str = Query()
-) -> FileResponse:
+) -> Response:
     """An image behind a signed, expiring link (the `url` of generation responses)."""
     match = _FILENAME.match(filename)
     if not match:
         raise NotFound("no such image")
     check_signature(settings.signing_key, filename, expires, signature)
     record = store.get(match.group(1))
-    if record is None or record.filename != filename:
+    data = store.read(record) if record is not None and record.filename == filename else None
+    if record is None or data is None:
         raise NotFound("no such image")
-    return FileResponse(store.path(record), media_type=IMAGE_FORMATS[record.format][1])
+    return Response(data, media_type=IMAGE_FORMATS[record.format][1])
 
 
 def install_body_limit(app: FastAPI, max_bytes: int) -> None:

@@ -55,9 +55,9 @@ async def get_image(
 ) -> Response:
     """One of your stored images; `width` resizes it keeping the aspect ratio. Others' images are 404."""
     record = store.get(image_id, caller.owner)
-    if record is None:
+    data = await asyncio.to_thread(store.read, record) if record else None
+    if record is None or data is None:
         raise NotFound("no such image")
-    data = await asyncio.to_thread(store.path(record).read_bytes)
     if width is not None and width != record.width:
         data = await asyncio.to_thread(_resized, data, width, record.format)
     headers = {"X-Image-Id": record.id, "X-Seed": str(record.seed)}

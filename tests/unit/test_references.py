@@ -4,7 +4,6 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator, Awaitable, Callable
 from io import BytesIO
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -54,7 +53,7 @@ def make_loader(
     policy: ReferencePolicy | None = None,
     answers: dict[str, list[str]] | None = None,
     routes: dict[str, httpx.Response] | None = None,
-    stored: dict[tuple[str, str], Path] | None = None,
+    stored: dict[tuple[str, str], bytes] | None = None,
 ) -> ReferenceLoader:
     stored = stored or {}
     return ReferenceLoader(
@@ -117,17 +116,13 @@ def test_decompression_bomb_is_refused_before_decoding() -> None:
 # stored image ids
 
 
-def test_image_id_is_read_through_lookup(tmp_path: Path) -> None:
-    path = tmp_path / f"{IMAGE_ID}.png"
-    path.write_bytes(png_bytes((0, 255, 0)))
-    image = load(make_loader(stored={(IMAGE_ID, OWNER): path}), IMAGE_ID)
+def test_image_id_is_read_through_lookup() -> None:
+    image = load(make_loader(stored={(IMAGE_ID, OWNER): png_bytes((0, 255, 0))}), IMAGE_ID)
     assert image.getpixel((0, 0)) == (0, 255, 0)
 
 
-def test_image_id_absent_or_another_owners_reads_the_same(tmp_path: Path) -> None:
-    path = tmp_path / f"{IMAGE_ID}.png"
-    path.write_bytes(png_bytes((0, 255, 0)))
-    loader = make_loader(stored={(IMAGE_ID, "owner-b"): path})
+def test_image_id_absent_or_another_owners_reads_the_same() -> None:
+    loader = make_loader(stored={(IMAGE_ID, "owner-b"): png_bytes((0, 255, 0))})
     with pytest.raises(ReferenceError) as theirs:
         load(loader, IMAGE_ID, index=1)
     with pytest.raises(ReferenceError) as absent:

@@ -7,7 +7,7 @@ import pytest
 
 from frontend.database import open_database
 from frontend.errors import Expired, NotFound
-from frontend.image_store import ImageRecord, ImageStore
+from frontend.image_store import ImageRecord, embedded_image_store
 from frontend.signed_urls import check_signature, sign_image_url
 from frontend.sizing import generation_size, parse_size, resize_exact
 from t2i.contract import ModelMetadata
@@ -55,19 +55,19 @@ def test_signed_url_round_trip_tamper_and_expiry() -> None:
         check_signature(b"other-key", "ab.png", expires, signature, now=1000.0)
 
 
-def test_image_store_writes_file_then_row(tmp_path: Path) -> None:
+def test_image_store_writes_blob_then_row(tmp_path: Path) -> None:
     db = open_database(tmp_path)
-    store = ImageStore(db, tmp_path)
+    store = embedded_image_store(db, tmp_path)
     record = ImageRecord("a" * 32, "key1", "images", "hero", "p", "", 5, "tiny", 8, 8, "png", 1.0)
     store.save(record, b"\x89PNG data")
     assert store.get(record.id) == record
     assert store.get(record.id, owner="key1") == record
     assert store.get(record.id, owner="key2") is None  # someone else's image looks absent
-    assert store.owned_path(record.id, "key1") == store.path(record)
-    assert store.owned_path(record.id, "key2") is None
-    assert store.path(record).read_bytes() == b"\x89PNG data"
-    assert not [p for p in store.files.iterdir() if p.name.startswith(".tmp")]
+    assert store.read_owned(record.id, "key1") == b"\x89PNG data"
+    assert store.read_owned(record.id, "key2") is None
+    files = list((tmp_path / "images").iterdir())
+    assert [f.name for f in files] == [f"{'a' * 32}.png"]  # no temp file left, named by id only
     assert store.get("b" * 32) is None
     db.close()
-    reopened = ImageStore(open_database(tmp_path), tmp_path)
+    reopened = embedded_image_store(open_database(tmp_path), tmp_path)
     assert reopened.get(record.id) == record
