@@ -73,6 +73,18 @@ def validated(
     return request
 
 
+BACKEND_NAME = "triton"
+
+
+def check_provider(provider: str | None, metadata: ModelMetadata) -> None:
+    """`provider` is accepted for compatibility: `auto`, this backend, or the served model's name."""
+    if provider is not None and provider not in ("auto", BACKEND_NAME, metadata.name):
+        raise InvalidParameter(
+            f"provider '{provider}' is not served here; use one of: auto, {BACKEND_NAME}, {metadata.name}",
+            param="provider",
+        )
+
+
 def reference_strength(reference_weight: float) -> float:
     """reference_weight 1.0 keeps the reference nearly intact; 0.0 starts from (almost) pure noise."""
     return min(1.0, max(0.05, 1.0 - reference_weight))

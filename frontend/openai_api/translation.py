@@ -8,7 +8,7 @@ import time
 
 from frontend.auth import Caller
 from frontend.errors import InvalidParameter
-from frontend.generation import GenerationResult, ImageJob, validated
+from frontend.generation import GenerationResult, ImageJob, check_provider, validated
 from frontend.openai_api.schemas import ImageData, ImageGenerationRequest, ImagesResponse, Usage
 from frontend.sizing import generation_size, parse_size
 from frontend.styles import load_styles
@@ -29,6 +29,7 @@ def check_model(model: str | None, metadata: ModelMetadata) -> None:
 
 def to_job(body: ImageGenerationRequest, metadata: ModelMetadata, caller: Caller, tolerance: int) -> ImageJob:
     check_model(body.model, metadata)
+    check_provider(body.provider, metadata)
     width, height = parse_size(body.size, metadata)
     gen_width, gen_height = generation_size(width, height, metadata)
     # `natural` is the prompt as written; `vivid` is the preset of that name in data/styles.json.

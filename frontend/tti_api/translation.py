@@ -8,7 +8,7 @@ import zipfile
 
 from frontend.auth import Caller
 from frontend.errors import InvalidParameter
-from frontend.generation import GenerationResult, ImageJob, validated
+from frontend.generation import GenerationResult, ImageJob, check_provider, validated
 from frontend.sizing import generation_size, parse_size
 from frontend.styles import load_styles
 from frontend.tti_api.schemas import TextToImageRequest
@@ -17,16 +17,10 @@ from t2i.request import GenerationRequest
 
 ROUTE = "/images/tti"
 PUBLIC_NAMES = {"num_images": "count", "width": "size", "height": "size"}
-BACKEND_NAME = "triton"
 
 
 def to_job(body: TextToImageRequest, metadata: ModelMetadata, caller: Caller, tolerance: int) -> ImageJob:
-    if body.provider not in ("auto", BACKEND_NAME, metadata.name):
-        raise InvalidParameter(
-            f"provider '{body.provider}' is not served here; "
-            f"use one of: auto, {BACKEND_NAME}, {metadata.name}",
-            param="provider",
-        )
+    check_provider(body.provider, metadata)
     styles = load_styles()
     if body.style not in styles:
         raise InvalidParameter(

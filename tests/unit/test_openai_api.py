@@ -105,6 +105,7 @@ def test_url_serves_the_image_and_tampering_is_refused(client: TestClient) -> No
         ({"guidance_scale": -0.5}, "guidance_scale"),
         ({"scheduler": "magic"}, "scheduler"),
         ({"model": "dall-e-3"}, "model"),
+        ({"provider": "openai"}, "provider"),
         ({"negative_prompt": "x" * 4001}, "negative_prompt"),
     ],
 )
