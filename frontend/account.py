@@ -8,19 +8,9 @@ from pydantic import BaseModel
 from frontend.auth import CallerDep
 from frontend.dependencies import UsageDep
 from frontend.styles import load_styles
+from frontend.usage import UsageRecord
 
 router = APIRouter(prefix="/v1", tags=["account"])
-
-
-class UsageRow(BaseModel):
-    route: str
-    model: str
-    image_size: str
-    count: int
-    steps: int
-    latency_ms: int
-    cost: float
-    created: float
 
 
 class UsageTotals(BaseModel):
@@ -32,7 +22,7 @@ class UsageTotals(BaseModel):
 
 class UsageResponse(BaseModel):
     object: str = "list"
-    data: list[UsageRow]
+    data: list[UsageRecord]
     totals: UsageTotals
 
 
@@ -54,8 +44,9 @@ async def usage_history(
     caller: CallerDep, usage: UsageDep, limit: int = Query(100, ge=1, le=1000)
 ) -> UsageResponse:
     """The caller's own generation requests, newest first, with totals over all of them."""
-    rows = [UsageRow(**record.__dict__) for record in usage.history(caller.owner, limit)]
-    return UsageResponse(data=rows, totals=UsageTotals(**usage.totals(caller.owner)))
+    return UsageResponse(
+        data=usage.history(caller.owner, limit), totals=UsageTotals(**usage.totals(caller.owner))
+    )
 
 
 @router.get("/styles", response_model=StyleList)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import secrets
 import time
 import uuid
 from collections.abc import Mapping
@@ -74,6 +75,11 @@ def validated(
 
 
 BACKEND_NAME = "triton"
+
+
+def seed_or_random(seed: int | None) -> int:
+    """Every image has a seed: a random one (0..2**32-1, the public range) when the caller sets none."""
+    return seed if seed is not None else secrets.randbelow(2**32)
 
 
 def check_provider(provider: str | None, metadata: ModelMetadata) -> None:

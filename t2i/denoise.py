@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from t2i.contract import ModelMetadata
+from t2i import contract
+from t2i.contract import ModelMetadata, ModelSpec
 from t2i.request import GenerationRequest, check_request
 from t2i.schedulers import accepts_generator, make_scheduler
 
@@ -29,6 +30,29 @@ class Networks(Protocol):
     def decode_latents(self, latent: np.ndarray) -> np.ndarray: ...
 
     def encode_image(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class NetworksBySpec:
+    """`Networks` on top of one `infer(spec, *arrays)`: each backend (local onnxruntime, Triton BLS)
+    implements only how a model is called."""
+
+    def infer(self, spec: ModelSpec, *arrays: np.ndarray) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def encode_text(self, input_ids: np.ndarray) -> np.ndarray:
+        return self.infer(contract.TEXT_ENCODER, input_ids)[0]
+
+    def predict_noise(
+        self, sample: np.ndarray, timestep: np.ndarray, encoder_hidden_states: np.ndarray
+    ) -> np.ndarray:
+        return self.infer(contract.UNET, sample, timestep, encoder_hidden_states)[0]
+
+    def decode_latents(self, latent: np.ndarray) -> np.ndarray:
+        return self.infer(contract.VAE_DECODER, latent)[0]
+
+    def encode_image(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean, logvar = self.infer(contract.VAE_ENCODER, image)
+        return mean, logvar
 
 
 class Tokenizer(Protocol):

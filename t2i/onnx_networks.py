@@ -10,6 +10,7 @@ import onnxruntime as ort
 
 from t2i import contract
 from t2i.contract import ModelSpec
+from t2i.denoise import NetworksBySpec
 
 
 def create_session(path: Path, intra_op_threads: int = 0) -> ort.InferenceSession:
@@ -27,7 +28,7 @@ def network_path(model_repository: Path, spec: ModelSpec) -> Path:
     return model_repository / spec.name / "1" / contract.ONNX_FILENAME
 
 
-class OnnxNetworks:
+class OnnxNetworks(NetworksBySpec):
     """`t2i.denoise.Networks` over local onnxruntime sessions of an exported model repository."""
 
     def __init__(self, model_repository: Path, intra_op_threads: int = 0):
@@ -36,21 +37,6 @@ class OnnxNetworks:
             for spec in contract.NETWORKS
         }
 
-    def run(self, spec: ModelSpec, *arrays: np.ndarray) -> list[np.ndarray]:
+    def infer(self, spec: ModelSpec, *arrays: np.ndarray) -> list[np.ndarray]:
         feeds = {t.name: a for t, a in zip(spec.inputs, arrays, strict=True)}
         return self.sessions[spec.name].run([t.name for t in spec.outputs], feeds)
-
-    def encode_text(self, input_ids: np.ndarray) -> np.ndarray:
-        return self.run(contract.TEXT_ENCODER, input_ids)[0]
-
-    def predict_noise(
-        self, sample: np.ndarray, timestep: np.ndarray, encoder_hidden_states: np.ndarray
-    ) -> np.ndarray:
-        return self.run(contract.UNET, sample, timestep, encoder_hidden_states)[0]
-
-    def decode_latents(self, latent: np.ndarray) -> np.ndarray:
-        return self.run(contract.VAE_DECODER, latent)[0]
-
-    def encode_image(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mean, logvar = self.run(contract.VAE_ENCODER, image)
-        return mean, logvar

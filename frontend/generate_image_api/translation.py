@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
-
 from frontend.auth import Caller
 from frontend.generate_image_api.schemas import ASPECT_RATIO_SIZES, GenerateImageRequest
-from frontend.generation import ImageJob, validated
+from frontend.generation import ImageJob, seed_or_random, validated
 from frontend.prompt_upsampling import upsample_prompt
 from frontend.sizing import generation_size
 from t2i.contract import ModelMetadata
@@ -26,7 +24,7 @@ def to_job(body: GenerateImageRequest, metadata: ModelMetadata, caller: Caller) 
         negative_prompt=body.negative_prompt or "",
         width=gen_width,
         height=gen_height,
-        seed=body.seed if body.seed is not None else secrets.randbelow(2**32),
+        seed=seed_or_random(body.seed),
     )
     return ImageJob(
         validated(request, metadata, PUBLIC_NAMES),

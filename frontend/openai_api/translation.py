@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import base64
-import secrets
 import time
 
 from frontend.auth import Caller
 from frontend.errors import InvalidParameter
-from frontend.generation import GenerationResult, ImageJob, check_provider, validated
+from frontend.generation import GenerationResult, ImageJob, check_provider, seed_or_random, validated
 from frontend.openai_api.schemas import ImageData, ImageGenerationRequest, ImagesResponse, Usage
 from frontend.sizing import generation_size, parse_size
 from frontend.styles import load_styles
@@ -46,7 +45,7 @@ def to_job(body: ImageGenerationRequest, metadata: ModelMetadata, caller: Caller
         height=gen_height,
         steps=steps,
         guidance_scale=guidance,
-        seed=body.seed if body.seed is not None else secrets.randbelow(2**32),
+        seed=seed_or_random(body.seed),
         num_images=body.n,
         scheduler=body.scheduler or "",
     )

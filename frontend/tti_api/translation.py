@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import io
-import secrets
 import zipfile
 
 from frontend.auth import Caller
 from frontend.errors import InvalidParameter
-from frontend.generation import GenerationResult, ImageJob, check_provider, validated
+from frontend.generation import GenerationResult, ImageJob, check_provider, seed_or_random, validated
 from frontend.sizing import generation_size, parse_size
 from frontend.styles import load_styles
 from frontend.tti_api.schemas import TextToImageRequest
@@ -36,7 +35,7 @@ def to_job(body: TextToImageRequest, metadata: ModelMetadata, caller: Caller, to
         width=gen_width,
         height=gen_height,
         guidance_scale=style.guidance_scale,
-        seed=body.seed if body.seed is not None else secrets.randbelow(2**32),
+        seed=seed_or_random(body.seed),
         num_images=body.count,
     )
     return ImageJob(

@@ -16,7 +16,7 @@ from transformers import CLIPTokenizer
 
 from t2i import contract
 from t2i.contract import ModelMetadata, ModelSpec
-from t2i.denoise import DenoisingPipeline
+from t2i.denoise import DenoisingPipeline, NetworksBySpec
 from t2i.pipeline_io import request_from_inputs
 from t2i.request import InvalidRequest
 
@@ -25,7 +25,7 @@ class NetworkError(RuntimeError):
     """A BLS call to one of the network models failed."""
 
 
-class BlsNetworks:
+class BlsNetworks(NetworksBySpec):
     """`t2i.denoise.Networks` over BLS calls to the network models of the same Triton server."""
 
     def infer(self, spec: ModelSpec, *arrays: np.ndarray) -> list[np.ndarray]:
@@ -38,21 +38,6 @@ class BlsNetworks:
         if response.has_error():
             raise NetworkError(f"{spec.name}: {response.error().message()}")
         return [pb_utils.get_output_tensor_by_name(response, t.name).as_numpy() for t in spec.outputs]
-
-    def encode_text(self, input_ids: np.ndarray) -> np.ndarray:
-        return self.infer(contract.TEXT_ENCODER, input_ids)[0]
-
-    def predict_noise(
-        self, sample: np.ndarray, timestep: np.ndarray, encoder_hidden_states: np.ndarray
-    ) -> np.ndarray:
-        return self.infer(contract.UNET, sample, timestep, encoder_hidden_states)[0]
-
-    def decode_latents(self, latent: np.ndarray) -> np.ndarray:
-        return self.infer(contract.VAE_DECODER, latent)[0]
-
-    def encode_image(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mean, logvar = self.infer(contract.VAE_ENCODER, image)
-        return mean, logvar
 
 
 class TritonPythonModel:
