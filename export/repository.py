@@ -16,7 +16,7 @@ from export.triton_config import network_config, pipeline_config
 from t2i import contract
 
 MANIFEST_FILENAME = "export_manifest.json"
-EXPORTER_VERSION = 1  # bump when the repository layout changes, so old exports are redone
+EXPORTER_VERSION = 2  # bump when the repository layout changes, so old exports are redone
 
 NETWORK_MODEL_PY = "from t2i.triton_models.onnx_network import TritonPythonModel  # noqa: F401\n"
 PIPELINE_MODEL_PY = "from t2i.triton_models.pipeline import TritonPythonModel  # noqa: F401\n"

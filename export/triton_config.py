@@ -23,8 +23,13 @@ def _tensor(spec: TensorSpec, metadata: ModelMetadata, message: type) -> object:
 
 
 def _model_config(spec: ModelSpec, metadata: ModelMetadata) -> mc.ModelConfig:
-    # max_batch_size 0: the batch axis is an explicit dim, since CFG doubles it inside the pipeline.
-    config = mc.ModelConfig(name=spec.name, max_batch_size=0)
+    # Networks have max_batch_size 0 and an explicit batch dim: the pipeline sizes their batches itself
+    # (guidance doubles them). The pipeline batches whole requests through Triton's dynamic batcher.
+    config = mc.ModelConfig(name=spec.name, max_batch_size=spec.max_batch_size)
+    if spec.max_batch_size > 0:
+        # No queue delay: a lone request starts at once; requests that arrive while a batch runs
+        # wait for it anyway and then go together.
+        config.dynamic_batching.SetInParent()
     config.input.extend(_tensor(t, metadata, mc.ModelInput) for t in spec.inputs)
     config.output.extend(_tensor(t, metadata, mc.ModelOutput) for t in spec.outputs)
     return config

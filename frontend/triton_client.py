@@ -12,7 +12,7 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 from frontend.errors import APIError, BackendUnavailable, GenerationTimeout, InvalidParameter
 from t2i import contract
 from t2i.contract import ModelMetadata
-from t2i.pipeline_io import request_to_inputs
+from t2i.pipeline_io import images_from_output, request_to_inputs
 from t2i.request import GenerationRequest
 
 logger = logging.getLogger(__name__)
@@ -83,4 +83,4 @@ class TritonPipelineClient:
             )
         except InferenceServerException as exc:
             raise map_triton_error(exc) from None
-        return result.as_numpy(contract.PIPELINE.outputs[0].name)
+        return images_from_output(result.as_numpy(contract.PIPELINE.outputs[0].name))

@@ -37,6 +37,9 @@ class ModelSpec:
     name: str
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    # > 0: Triton's dynamic batcher hands up to this many requests to one execute(); every tensor then
+    # has a leading batch dim (1 per request) in front of `dims`. 0: dims are the full shape.
+    max_batch_size: int = 0
 
     def input(self, name: str) -> TensorSpec:
         return next(t for t in self.inputs if t.name == name)
@@ -82,7 +85,9 @@ VAE_ENCODER = ModelSpec(
 )
 NETWORKS: tuple[ModelSpec, ...] = (TEXT_ENCODER, UNET, VAE_DECODER, VAE_ENCODER)
 
-# The BLS model every public API ends up calling. Scalars are shape [1]; only `prompt` is required.
+# The BLS model every public API ends up calling. Scalars are [1] after the batch dim; only `prompt` is
+# required. Concurrent requests reach one execute() together, and those that share size, steps and
+# scheduler run as one UNet batch per step.
 PIPELINE = ModelSpec(
     name="pipeline",
     inputs=(
@@ -100,6 +105,7 @@ PIPELINE = ModelSpec(
         TensorSpec("strength", "FP32", (1,), optional=True),
     ),
     outputs=(TensorSpec("images", "UINT8", (-1, -1, -1, 3)),),
+    max_batch_size=8,
 )
 
 # Pipeline config parameter holding the model metadata as JSON, so a remote client can read it.

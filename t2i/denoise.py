@@ -6,6 +6,7 @@ onnxruntime sessions. Its structure follows diffusers' `StableDiffusionPipeline.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -61,6 +62,27 @@ class Tokenizer(Protocol):
     def __call__(self, texts: list[str], **kwargs: Any) -> Any: ...
 
 
+def batch_key(request: GenerationRequest) -> tuple[int, int, int, str] | None:
+    """Requests with the same key share every UNet call of their loop; None: the request runs alone
+    (image-to-image starts at a timestep that depends on its own strength)."""
+    if request.init_image is not None:
+        return None
+    return (request.width, request.height, request.steps, request.scheduler)
+
+
+@dataclass
+class _RequestState:
+    """One request's part of a batch: its own seeds, scheduler, guidance and latents."""
+
+    request: GenerationRequest
+    do_cfg: bool
+    embeddings: np.ndarray  # [uncond x n, cond x n], or [cond x n] without guidance
+    generators: list[torch.Generator]
+    scheduler: Any
+    timesteps: torch.Tensor
+    latents: torch.Tensor
+
+
 class DenoisingPipeline:
     def __init__(
         self,
@@ -76,23 +98,87 @@ class DenoisingPipeline:
 
     def __call__(self, request: GenerationRequest) -> np.ndarray:
         """Generate `request.num_images` images as uint8 [N, height, width, 3]."""
-        # 1. Check inputs, with unset fields taken from the model's metadata.
+        return self.generate_batch([request])[0]
+
+    def prepare(self, request: GenerationRequest) -> GenerationRequest:
+        """Unset fields from the model's metadata, then the checks; raises InvalidRequest."""
         request = request.with_defaults(self.metadata)
         check_request(request, self.metadata)
-        n = request.num_images
-        # Guidance at or below 1 is the conditional prediction alone, so skip the unconditional half.
-        do_cfg = request.guidance_scale > 1.0
+        return request
 
-        # 2. Encode the prompt, and the negative prompt for classifier-free guidance.
-        text_embeddings = self.encode_prompt(request.prompt, request.negative_prompt, n, do_cfg)
+    def generate_batch(self, requests: list[GenerationRequest]) -> list[np.ndarray]:
+        """Several requests with one `batch_key` as one UNet batch per step; images per request."""
+        # 1. Check inputs, with unset fields taken from the model's metadata.
+        requests = [self.prepare(r) for r in requests]
+        keys = {batch_key(r) for r in requests}
+        if len(requests) > 1 and (len(keys) > 1 or None in keys):
+            raise ValueError("requests of one batch must share size, steps and scheduler, without init image")
 
-        # 3. One generator per image, seeded seed + i, so each image can be regenerated alone.
-        generators = [torch.Generator("cpu").manual_seed(request.seed + i) for i in range(n)]
+        # 2. Encode every prompt and negative prompt in one text-encoder call.
+        embeddings = self.encode_prompts(requests)
 
-        # 4. Timesteps, and the starting latents (pure noise, or a noised init image).
+        # 3-4. Per request: generators seeded seed + i, its own scheduler, the starting latents.
+        states = [self.prepare_state(r, e) for r, e in zip(requests, embeddings, strict=True)]
+        encoder_hidden_states = np.concatenate([s.embeddings for s in states])
+
+        # 5. Denoising loop: one UNet call per step for the whole batch (per model evaluation for
+        #    2nd-order schedulers); guidance and the scheduler step stay per request.
+        for i in range(len(states[0].timesteps)):
+            model_inputs = []
+            for state in states:
+                model_input = torch.cat([state.latents] * 2) if state.do_cfg else state.latents
+                model_inputs.append(state.scheduler.scale_model_input(model_input, state.timesteps[i]))
+            timestep = np.concatenate(
+                [
+                    np.full((len(x),), float(s.timesteps[i]), np.float32)
+                    for s, x in zip(states, model_inputs, strict=True)
+                ]
+            )
+            noise_pred = torch.from_numpy(
+                self.networks.predict_noise(torch.cat(model_inputs).numpy(), timestep, encoder_hidden_states)
+            )
+            for state, part in zip(states, noise_pred.split([len(x) for x in model_inputs]), strict=True):
+                if state.do_cfg:
+                    noise_uncond, noise_text = part.chunk(2)
+                    part = noise_uncond + state.request.guidance_scale * (noise_text - noise_uncond)
+                step_kwargs = {"generator": state.generators} if accepts_generator(state.scheduler) else {}
+                state.latents = state.scheduler.step(
+                    part, state.timesteps[i], state.latents, **step_kwargs, return_dict=False
+                )[0]
+
+        # 6. Decode in one call: undo the VAE scaling, map [-1, 1] to uint8 NHWC, split per request.
+        latents = torch.cat([s.latents for s in states]) / self.metadata.vae_scaling_factor
+        decoded = self.networks.decode_latents(latents.numpy().astype(np.float32))
+        images = np.clip(decoded / 2 + 0.5, 0.0, 1.0).transpose(0, 2, 3, 1)
+        images = (images * 255).round().astype(np.uint8)
+        bounds = np.cumsum([s.request.num_images for s in states])[:-1]
+        return [np.ascontiguousarray(part) for part in np.split(images, bounds)]
+
+    def encode_prompts(self, requests: list[GenerationRequest]) -> list[np.ndarray]:
+        """Per request, embeddings for [uncond x n, cond x n] (or cond x n without guidance)."""
+        texts: list[str] = []
+        for r in requests:
+            # Guidance at or below 1 is the conditional prediction alone: no unconditional half.
+            texts += [r.negative_prompt, r.prompt] if r.guidance_scale > 1.0 else [r.prompt]
+        input_ids = self.tokenizer(
+            texts,
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="np",
+        ).input_ids.astype(np.int64)
+        encoded = self.networks.encode_text(input_ids).astype(np.float32)
+        result, row = [], 0
+        for r in requests:
+            rows = 2 if r.guidance_scale > 1.0 else 1
+            result.append(np.ascontiguousarray(np.repeat(encoded[row : row + rows], r.num_images, axis=0)))
+            row += rows
+        return result
+
+    def prepare_state(self, request: GenerationRequest, embeddings: np.ndarray) -> _RequestState:
+        generators = [torch.Generator("cpu").manual_seed(request.seed + i) for i in range(request.num_images)]
         scheduler = make_scheduler(request.scheduler, self.scheduler_config)
         scheduler.set_timesteps(request.steps)
-        timesteps = scheduler.timesteps
         latent_shape = (
             1,
             self.metadata.latent_channels,
@@ -101,42 +187,12 @@ class DenoisingPipeline:
         )
         noise = torch.cat([torch.randn(latent_shape, generator=g) for g in generators])
         if request.init_image is None:
-            latents = noise * scheduler.init_noise_sigma
+            timesteps, latents = scheduler.timesteps, noise * scheduler.init_noise_sigma
         else:
             timesteps, latents = self.prepare_init_latents(request, scheduler, noise, generators)
-
-        # 5. Denoising loop: one UNet call per scheduler step (per model evaluation for 2nd-order ones).
-        step_kwargs: dict[str, Any] = {"generator": generators} if accepts_generator(scheduler) else {}
-        for t in timesteps:
-            model_input = torch.cat([latents] * 2) if do_cfg else latents
-            model_input = scheduler.scale_model_input(model_input, t)
-            timestep = np.full((model_input.shape[0],), float(t), dtype=np.float32)
-            noise_pred = torch.from_numpy(
-                self.networks.predict_noise(model_input.numpy(), timestep, text_embeddings)
-            )
-            if do_cfg:
-                noise_uncond, noise_text = noise_pred.chunk(2)
-                noise_pred = noise_uncond + request.guidance_scale * (noise_text - noise_uncond)
-            latents = scheduler.step(noise_pred, t, latents, **step_kwargs, return_dict=False)[0]
-
-        # 6. Decode: undo the VAE scaling, map [-1, 1] to uint8 NHWC.
-        latents_np = (latents / self.metadata.vae_scaling_factor).numpy().astype(np.float32)
-        decoded = self.networks.decode_latents(latents_np)
-        images = np.clip(decoded / 2 + 0.5, 0.0, 1.0).transpose(0, 2, 3, 1)
-        return np.ascontiguousarray((images * 255).round().astype(np.uint8))
-
-    def encode_prompt(self, prompt: str, negative_prompt: str, n: int, do_cfg: bool) -> np.ndarray:
-        """Embeddings for [uncond x n, cond x n] (or cond x n without guidance)."""
-        texts = [negative_prompt, prompt] if do_cfg else [prompt]
-        input_ids = self.tokenizer(
-            texts,
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="np",
-        ).input_ids.astype(np.int64)
-        embeddings = self.networks.encode_text(input_ids)
-        return np.ascontiguousarray(np.repeat(embeddings, n, axis=0), dtype=np.float32)
+        return _RequestState(
+            request, request.guidance_scale > 1.0, embeddings, generators, scheduler, timesteps, latents
+        )
 
     def prepare_init_latents(
         self,

@@ -24,10 +24,11 @@ _SCALAR_FIELDS: dict[str, str] = {
 
 
 def _tensor(spec_name: str, value: object) -> np.ndarray:
+    """Shape [1, 1]: the request's batch dim (the pipeline batches requests) and the scalar."""
     spec = contract.PIPELINE.input(spec_name)
     if spec.dtype == "BYTES":
-        return np.array([str(value).encode("utf-8")], dtype=np.object_)
-    return np.array([value], dtype=contract.NUMPY_DTYPES[spec.dtype])
+        return np.array([[str(value).encode("utf-8")]], dtype=np.object_)
+    return np.array([[value]], dtype=contract.NUMPY_DTYPES[spec.dtype])
 
 
 def request_to_inputs(request: GenerationRequest) -> dict[str, np.ndarray]:
@@ -35,7 +36,7 @@ def request_to_inputs(request: GenerationRequest) -> dict[str, np.ndarray]:
     for field, name in _SCALAR_FIELDS.items():
         inputs[name] = _tensor(name, getattr(request, field))
     if request.init_image is not None:
-        inputs["init_image"] = np.ascontiguousarray(request.init_image, dtype=np.uint8)
+        inputs["init_image"] = np.ascontiguousarray(request.init_image[None], dtype=np.uint8)
     else:
         del inputs["strength"]
     return inputs
@@ -62,5 +63,12 @@ def request_from_inputs(get_input: Callable[[str], np.ndarray | None]) -> Genera
             kwargs[name] = value.item()
     init_image = get_input("init_image")
     if init_image is not None:
-        kwargs["init_image"] = init_image
+        if init_image.ndim != 4 or init_image.shape[0] != 1:
+            raise InvalidRequest("init_image", "init_image must have shape [1, H, W, 3] (one per request)")
+        kwargs["init_image"] = init_image[0]
     return GenerationRequest(**kwargs)  # type: ignore[arg-type]
+
+
+def images_from_output(images: np.ndarray) -> np.ndarray:
+    """The pipeline's `images` output [1, N, H, W, 3] -> this request's [N, H, W, 3]."""
+    return images[0]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import traceback
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +18,9 @@ from transformers import CLIPTokenizer
 
 from t2i import contract
 from t2i.contract import ModelMetadata, ModelSpec
-from t2i.denoise import DenoisingPipeline, NetworksBySpec
+from t2i.denoise import DenoisingPipeline, NetworksBySpec, batch_key
 from t2i.pipeline_io import request_from_inputs
-from t2i.request import InvalidRequest
+from t2i.request import GenerationRequest, InvalidRequest
 
 
 class NetworkError(RuntimeError):
@@ -52,25 +54,44 @@ class TritonPythonModel:
         self.logger.log_info(f"pipeline ready for model {metadata.name!r}")
 
     def execute(self, requests: list) -> list:
-        return [self.generate(request) for request in requests]
+        """Triton's dynamic batcher may hand several requests at once: each is checked alone (a bad one
+        gets its own error response), then those sharing a batch key run as one batch."""
+        responses: list[object] = [None] * len(requests)
+        groups: dict[object, list[tuple[int, GenerationRequest]]] = defaultdict(list)
+        for index, request in enumerate(requests):
+            try:
+                prepared = self.pipeline.prepare(request_from_inputs(_input_getter(request)))
+            except InvalidRequest as exc:
+                responses[index] = _invalid(exc)
+                continue
+            key = batch_key(prepared)
+            groups[key if key is not None else ("alone", index)].append((index, prepared))
+        for members in groups.values():
+            try:
+                images = self.pipeline.generate_batch([request for _, request in members])
+                for (index, _), request_images in zip(members, images, strict=True):
+                    tensor = pb_utils.Tensor("images", request_images[None])
+                    responses[index] = pb_utils.InferenceResponse(output_tensors=[tensor])
+            except Exception:
+                # Logged in full here; clients get no internals. The instance stays up for the next batch.
+                self.logger.log_error(f"pipeline batch of {len(members)} failed:\n{traceback.format_exc()}")
+                for index, _ in members:
+                    responses[index] = pb_utils.InferenceResponse(
+                        error=pb_utils.TritonError("image generation failed inside the pipeline model")
+                    )
+        return responses
 
-    def generate(self, request: object) -> object:
-        def get_input(name: str) -> np.ndarray | None:
-            tensor = pb_utils.get_input_tensor_by_name(request, name)
-            return None if tensor is None else tensor.as_numpy()
 
-        try:
-            images = self.pipeline(request_from_inputs(get_input))
-            return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("images", images)])
-        except InvalidRequest as exc:
-            # The parameter name leads the message so that clients can map it back to their own field.
-            message = f"invalid {exc.param}: {exc.message}"
-            return pb_utils.InferenceResponse(
-                error=pb_utils.TritonError(message, pb_utils.TritonError.INVALID_ARG)
-            )
-        except Exception:
-            # Logged in full here; the client gets no internals. The instance stays up for the next request.
-            self.logger.log_error(f"pipeline request failed:\n{traceback.format_exc()}")
-            return pb_utils.InferenceResponse(
-                error=pb_utils.TritonError("image generation failed inside the pipeline model")
-            )
+def _input_getter(request: object) -> Callable[[str], np.ndarray | None]:
+    def get_input(name: str) -> np.ndarray | None:
+        tensor = pb_utils.get_input_tensor_by_name(request, name)
+        return None if tensor is None else tensor.as_numpy()
+
+    return get_input
+
+
+def _invalid(exc: InvalidRequest) -> object:
+    # The parameter name leads the message so that clients can map it back to their own field.
+    return pb_utils.InferenceResponse(
+        error=pb_utils.TritonError(f"invalid {exc.param}: {exc.message}", pb_utils.TritonError.INVALID_ARG)
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
@@ -13,7 +15,7 @@ from openai import OpenAI
 from PIL import Image
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
-from t2i.pipeline_io import request_to_inputs
+from t2i.pipeline_io import images_from_output, request_to_inputs
 from t2i.request import GenerationRequest
 from t2i.triton_server import TritonServer
 from tests.e2e.conftest import Frontend
@@ -154,7 +156,7 @@ def infer(server: TritonServer, request: GenerationRequest) -> np.ndarray:
         tensor.set_data_from_numpy(array)
         inputs.append(tensor)
     with grpcclient.InferenceServerClient(server.url) as client:
-        return client.infer("pipeline", inputs).as_numpy("images")
+        return images_from_output(client.infer("pipeline", inputs).as_numpy("images"))
 
 
 def test_pipeline_rejects_bad_input_and_stays_healthy(triton_server: TritonServer) -> None:
@@ -181,3 +183,42 @@ def test_image_to_image_through_triton(triton_server: TritonServer) -> None:
         GenerationRequest(prompt="x", steps=4, width=64, height=64, seed=1, init_image=init, strength=0.5),
     )
     assert edited.shape == plain.shape and not np.array_equal(edited, plain)
+
+
+def test_concurrent_requests_batch_and_keep_their_own_pixels(triton_server: TritonServer) -> None:
+    """Requests queued while the pipeline is busy reach one execute(); each gets exactly its own images,
+    and a bad one among them fails alone."""
+    common = {"width": 64, "height": 64, "steps": 6}
+    requests = [
+        GenerationRequest(prompt="a red circle", seed=1, num_images=2, guidance_scale=7.5, **common),
+        GenerationRequest(
+            prompt="a blue square", negative_prompt="green", seed=7, guidance_scale=3.0, **common
+        ),
+        GenerationRequest(prompt="a star", seed=3, guidance_scale=1.0, **common),
+        GenerationRequest(prompt="bad", width=100, height=64, steps=6),
+        GenerationRequest(prompt="a tree", seed=5, **common),
+    ]
+    alone = [infer(triton_server, r) for i, r in enumerate(requests) if i != 3]
+
+    with grpcclient.InferenceServerClient(triton_server.url) as client:
+        before = client.get_inference_statistics("pipeline").model_stats[0]
+    # A slow first request keeps the instance busy while the others queue up behind it.
+    blocker = GenerationRequest(prompt="blocker", width=256, height=256, steps=30)
+    with ThreadPoolExecutor(len(requests) + 1) as pool:
+        first = pool.submit(infer, triton_server, blocker)
+        time.sleep(0.3)
+        futures = [pool.submit(infer, triton_server, r) for r in requests]
+        first.result()
+        outcomes = [f.exception() or f.result() for f in futures]
+    with grpcclient.InferenceServerClient(triton_server.url) as client:
+        after = client.get_inference_statistics("pipeline").model_stats[0]
+
+    assert isinstance(outcomes[3], InferenceServerException)
+    assert "invalid width" in (outcomes[3].message() or "")
+    good = [o for i, o in enumerate(outcomes) if i != 3]
+    for expected, got in zip(alone, good, strict=True):
+        assert np.array_equal(expected, got)
+    # Fewer executions than requests: the queued requests ran together.
+    requests_done = after.inference_count - before.inference_count
+    executions = after.execution_count - before.execution_count
+    assert requests_done == len(requests) + 1 and executions < requests_done

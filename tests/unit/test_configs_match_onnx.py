@@ -39,6 +39,7 @@ def test_network_config_matches_onnx(tiny_repository: Path, spec: contract.Model
     graph = onnx.load(str(tiny_repository / spec.name / "1" / contract.ONNX_FILENAME)).graph
     assert config.name == spec.name
     assert config.backend == "python"
+    assert config.max_batch_size == 0 and not config.HasField("dynamic_batching")
     for config_tensors, onnx_values in ((config.input, graph.input), (config.output, graph.output)):
         expected = onnx_signature(onnx_values)
         actual = config_signature(config_tensors)
@@ -57,6 +58,8 @@ def test_pipeline_config_follows_contract(tiny_repository: Path) -> None:
     assert [t.name for t in config.input] == [t.name for t in contract.PIPELINE.inputs]
     assert [t.optional for t in config.input] == [t.optional for t in contract.PIPELINE.inputs]
     assert [t.name for t in config.output] == ["images"]
+    assert config.max_batch_size == contract.PIPELINE.max_batch_size > 1
+    assert config.HasField("dynamic_batching")
     assert config.output[0].data_type == mc.TYPE_UINT8
     metadata = ModelMetadata.from_json(config.parameters[contract.METADATA_PARAMETER].string_value)
     on_disk = ModelMetadata.load(tiny_repository / "pipeline" / "1" / contract.METADATA_FILENAME)

@@ -119,3 +119,27 @@ def test_bad_request_names_the_field(pipeline: DenoisingPipeline) -> None:
         generate(pipeline, width=100)
     assert error.value.param == "width"
     assert "multiple of 16" in error.value.message
+
+
+def test_a_batch_of_requests_gives_each_its_own_pixels(pipeline: DenoisingPipeline) -> None:
+    common = {"width": 64, "height": 64, "steps": 4, "scheduler": "euler_a"}
+    requests = [
+        GenerationRequest(prompt="a red circle", seed=1, num_images=2, guidance_scale=7.5, **common),
+        GenerationRequest(
+            prompt="a blue square", negative_prompt="green", seed=9, guidance_scale=3.0, **common
+        ),
+        GenerationRequest(prompt="a star", seed=4, guidance_scale=1.0, **common),  # no guidance half
+    ]
+    batched = pipeline.generate_batch(requests)
+    assert [b.shape[0] for b in batched] == [2, 1, 1]
+    for request, images in zip(requests, batched, strict=True):
+        assert np.array_equal(images, pipeline(request))
+
+
+def test_requests_of_different_shapes_do_not_batch(pipeline: DenoisingPipeline) -> None:
+    requests = [
+        GenerationRequest(prompt="x", width=64, height=64),
+        GenerationRequest(prompt="x", width=96, height=64),
+    ]
+    with pytest.raises(ValueError, match="share size"):
+        pipeline.generate_batch(requests)

@@ -66,6 +66,11 @@ def test_tensors_round_trip() -> None:
     inputs = request_to_inputs(request)
     for spec in contract.PIPELINE.inputs:
         assert inputs[spec.name].dtype == contract.NUMPY_DTYPES[spec.dtype], spec.name
+        # A leading batch dim of 1: the pipeline batches whole requests.
+        assert inputs[spec.name].shape == (
+            1,
+            *(d if d != -1 else inputs[spec.name].shape[i + 1] for i, d in enumerate(spec.dims)),
+        ), spec.name
     decoded = request_from_inputs(inputs.get)
     assert decoded.init_image is not None and np.array_equal(decoded.init_image, request.init_image)
     decoded.init_image = request.init_image
@@ -87,3 +92,8 @@ def test_decoding_rejects_missing_prompt_and_bad_values() -> None:
     with pytest.raises(InvalidRequest) as error:
         request_from_inputs({"prompt": np.array([b"\xff\xfe"], dtype=object)}.get)
     assert "UTF-8" in error.value.message
+    with pytest.raises(InvalidRequest) as error:
+        request_from_inputs(
+            {"prompt": np.array([[b"x"]], dtype=object), "init_image": np.zeros((2, 4, 4, 3), np.uint8)}.get
+        )
+    assert error.value.param == "init_image"
