@@ -8,7 +8,7 @@ PRESET ?= tiny
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install model serve test test-unit test-e2e lint format export-sd15 clean
+.PHONY: install model serve test test-unit test-e2e lint format export-sd15 bench bench-quick perf-analyzer clean
 
 install: $(STAMP)
 
@@ -54,6 +54,29 @@ format: install
 export-sd15: install
 	$(PY) -m export --preset sd15 --output var/sd15_repository
 	$(PY) -m benchmarks.unet_step --model-repository var/sd15_repository --size 256
+
+# Benchmarks: tiny and sd15 (exports sd15 at 256x256 into var/bench, ~4 GB; about 15 minutes on 2 cores).
+bench: install perf-analyzer
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m benchmarks.run
+
+bench-quick: install perf-analyzer
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m benchmarks.run --quick --skip-sd15
+
+# perf_analyzer: PyPI's perf-analyzer is a placeholder; the binary ships in the tritonclient 2.41 wheel.
+PA_LIBS = $(VENV)/lib/python3*/site-packages/nvidia_pytriton.libs
+perf-analyzer: var/tools/perf_analyzer
+
+var/tools/perf_analyzer: | install
+	mkdir -p var/tools
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux1_x86_64 \
+		-d var/tools 'tritonclient==2.41.0'
+	cd var/tools && unzip -o -q -j tritonclient-2.41.0-*.whl 'tritonclient-2.41.0.data/data/bin/perf_analyzer'
+	ln -sf $$(ls -d $(abspath $(PA_LIBS)))/libb64-*.so.0d var/tools/libb64.so.0d
+	ln -sf $$(ls -d $(abspath $(PA_LIBS)))/libcudart-*.so.12* var/tools/libcudart.so.12
+	chmod +x var/tools/perf_analyzer
+	rm -f var/tools/tritonclient-2.41.0-*.whl
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

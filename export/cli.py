@@ -27,6 +27,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--backend", choices=BACKENDS, default="python-onnxruntime")
     parser.add_argument("--name", help="served model name (default: the preset or folder name)")
     parser.add_argument("--seed", type=int, default=0, help="weight seed of a preset")
+    parser.add_argument(
+        "--native-size",
+        type=int,
+        help="serve at this square resolution instead of the UNet's training size (e.g. 256 for a fast SD)",
+    )
     parser.add_argument("--opset", type=int, default=17)
     parser.add_argument("--atol", type=float, default=1e-3, help="verification tolerance, absolute part")
     parser.add_argument("--rtol", type=float, default=1e-3, help="... and relative to the output's max")
@@ -36,11 +41,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def source_description(args: argparse.Namespace) -> dict:
     if args.preset:
-        return {"preset": args.preset, "seed": args.seed, "name": args.name}
+        return {"preset": args.preset, "seed": args.seed, "name": args.name, "native": args.native_size}
     files = sorted(p for p in args.model.rglob("*") if p.is_file())
     return {
         "model": str(args.model.resolve()),
         "name": args.name,
+        "native": args.native_size,
         "files": [(str(p.relative_to(args.model)), p.stat().st_size, p.stat().st_mtime_ns) for p in files],
     }
 
@@ -64,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.name:
         components.name = args.name
+    if args.native_size:
+        multiple = components.metadata().size_multiple
+        if args.native_size % multiple:
+            print(f"error: --native-size must be a multiple of {multiple} for this model", file=sys.stderr)
+            return 2
+        components.native_size = args.native_size
     try:
         write_model_repository(components, args.output, options, digest)
     except VerificationFailed as exc:

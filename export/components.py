@@ -45,11 +45,12 @@ class Components:
     default_steps: int = 30
     hd_steps: int = 50
     default_guidance_scale: float = 7.5
+    native_size: int | None = None  # overrides the UNet's training resolution
 
     def metadata(self) -> ModelMetadata:
         vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         unet_downsampling = 2 ** (len(self.unet.config.block_out_channels) - 1)
-        native = int(self.unet.config.sample_size) * vae_scale_factor
+        native = self.native_size or int(self.unet.config.sample_size) * vae_scale_factor
         return ModelMetadata(
             name=self.name,
             native_width=native,

@@ -21,6 +21,9 @@ def create_session(path: Path, intra_op_threads: int = 0) -> ort.InferenceSessio
     options.inter_op_num_threads = 1
     if intra_op_threads > 0:
         options.intra_op_num_threads = intra_op_threads
+    # Idle worker threads sleep instead of spinning: each Triton model is its own process with its own
+    # pool, and spinners steal the cores the running network needs (benchmarks/ort_variants.py measures it).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

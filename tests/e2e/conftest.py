@@ -7,15 +7,14 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
+from frontend.process import frontend_process
 from t2i.triton_server import TritonServer
 
 URL_SECRET = "e2e-url-secret-" + "x" * 32
@@ -49,20 +48,6 @@ class Frontend:
         return {"Authorization": f"Bearer {self.keys[key]}"}
 
 
-def wait_healthy(process: subprocess.Popen, url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"frontend exited with code {process.returncode}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"frontend not healthy after {timeout} s")
-
-
 def create_key(env: dict[str, str], name: str) -> str:
     """Through the documented CLI, which prints the secret once, on its last line."""
     output = subprocess.run(
@@ -81,25 +66,8 @@ def running_frontend(
 ) -> Iterator[Frontend]:
     env = dict(os.environ, T2I_DATA_DIR=str(data_dir), **settings)
     keys = {name: create_key(env, name) for name in key_names}
-    port = free_port()
-    with open(data_dir / "frontend.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "frontend", "--triton-url", triton_url, "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(process, url)
-            yield Frontend(url, data_dir, keys)
-        finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with frontend_process(triton_url, free_port(), data_dir, settings) as url:
+        yield Frontend(url, data_dir, keys)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,71 @@
+"""onnxruntime settings for one sd15 UNet step (256x256, guidance batch 2): which is fastest on this CPU.
+
+The serving default (`t2i.onnx_networks.create_session`: ORT_ENABLE_ALL, all cores, sequential) is kept
+only if it wins here. OpenVINO is not measured: its onnxruntime build replaces the onnxruntime package and
+cannot sit beside it in one environment.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tqdm import tqdm
+
+from t2i import contract
+from t2i.contract import ModelMetadata
+from t2i.onnx_networks import network_path
+
+LEVELS = {
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+def run(repository: Path, size: int, repeats: int) -> list[dict]:
+    metadata = ModelMetadata.load(repository / contract.PIPELINE.name / "1" / contract.METADATA_FILENAME)
+    latent = size // metadata.vae_scale_factor
+    rng = np.random.default_rng(0)
+    feeds = {
+        "sample": rng.standard_normal((2, metadata.latent_channels, latent, latent), dtype=np.float32),
+        "timestep": np.full((2,), 999.0, dtype=np.float32),
+        "encoder_hidden_states": rng.standard_normal(
+            (2, metadata.tokenizer_max_length, metadata.text_hidden_size), dtype=np.float32
+        ),
+    }
+    variants = [(level, threads, "0") for level in LEVELS for threads in (1, 0)] + [("all", 0, "1")]
+    results = []
+    for level, threads, spinning in tqdm(variants, desc="onnxruntime variants", unit="variant"):
+        options = ort.SessionOptions()
+        options.graph_optimization_level = LEVELS[level]
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+        if threads:
+            options.intra_op_num_threads = threads
+        session = ort.InferenceSession(
+            str(network_path(repository, contract.UNET)), options, providers=["CPUExecutionProvider"]
+        )
+        session.run(["noise_pred"], feeds)  # warm-up
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            session.run(["noise_pred"], feeds)
+            times.append(time.perf_counter() - started)
+        results.append(
+            {
+                "optimization": level,
+                "intra_op_threads": threads or "default (all cores)",
+                "spinning": spinning == "1",
+                "step_p50_s": round(statistics.median(times), 4),
+                "serving_default": level == "all" and threads == 0 and spinning == "0",
+            }
+        )
+        del session
+        gc.collect()
+    return results

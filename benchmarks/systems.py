@@ -1,0 +1,160 @@
+"""The systems a comparison measures, all on the same weights, scheduler, steps, size and seed:
+diffusers in PyTorch, a plain onnxruntime loop over the exported ONNX files, this project through Triton
+gRPC, and this project through the REST frontend."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+import numpy as np
+import torch
+import tritonclient.grpc as grpcclient
+from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
+from transformers import CLIPTokenizer
+from tritonclient.utils import np_to_triton_dtype
+
+from export.components import Components
+from t2i import contract
+from t2i.contract import ModelMetadata
+from t2i.denoise import DenoisingPipeline
+from t2i.onnx_networks import OnnxNetworks
+from t2i.pipeline_io import images_from_output, request_to_inputs
+from t2i.request import GenerationRequest
+
+PROMPT = "a red circle on a blue background"
+NEGATIVE = "blurry"
+GUIDANCE = 7.5
+
+
+@dataclass(frozen=True)
+class Workload:
+    size: int
+    steps: int
+    seed: int = 42
+
+
+class System(Protocol):
+    name: str
+
+    def run(self, workload: Workload) -> None: ...
+
+
+def load_pipeline(repository: Path, networks: object) -> DenoisingPipeline:
+    version_dir = repository / contract.PIPELINE.name / "1"
+    return DenoisingPipeline(
+        networks,  # type: ignore[arg-type]
+        CLIPTokenizer.from_pretrained(version_dir / contract.TOKENIZER_DIRNAME),
+        json.loads((version_dir / contract.SCHEDULER_DIRNAME / "scheduler_config.json").read_text()),
+        ModelMetadata.load(version_dir / contract.METADATA_FILENAME),
+    )
+
+
+def internal_request(workload: Workload) -> GenerationRequest:
+    return GenerationRequest(
+        prompt=PROMPT,
+        negative_prompt=NEGATIVE,
+        width=workload.size,
+        height=workload.size,
+        steps=workload.steps,
+        guidance_scale=GUIDANCE,
+        seed=workload.seed,
+        scheduler="euler",
+    )
+
+
+class DiffusersPyTorch:
+    name = "diffusers PyTorch"
+
+    def __init__(self, components: Components):
+        self.pipeline = StableDiffusionPipeline(
+            vae=components.vae,
+            text_encoder=components.text_encoder,
+            tokenizer=components.tokenizer,
+            unet=components.unet,
+            scheduler=EulerDiscreteScheduler.from_config(components.scheduler_config),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+        self.pipeline.set_progress_bar_config(disable=True)
+
+    def run(self, workload: Workload) -> None:
+        with torch.inference_mode():
+            self.pipeline(
+                PROMPT,
+                negative_prompt=NEGATIVE,
+                height=workload.size,
+                width=workload.size,
+                num_inference_steps=workload.steps,
+                guidance_scale=GUIDANCE,
+                generator=torch.Generator().manual_seed(workload.seed),
+                output_type="np",
+            )
+
+
+class TimedNetworks(OnnxNetworks):
+    """onnxruntime networks that keep the time spent in each network, for the per-stage breakdown."""
+
+    def __init__(self, repository: Path):
+        super().__init__(repository)
+        self.seconds: dict[str, list[float]] = {spec.name: [] for spec in contract.NETWORKS}
+
+    def infer(self, spec: contract.ModelSpec, *arrays: np.ndarray) -> list[np.ndarray]:
+        started = time.perf_counter()
+        outputs = super().infer(spec, *arrays)
+        self.seconds[spec.name].append(time.perf_counter() - started)
+        return outputs
+
+
+class OnnxRuntimeLoop:
+    name = "onnxruntime loop"
+
+    def __init__(self, repository: Path):
+        self.networks = TimedNetworks(repository)
+        self.pipeline = load_pipeline(repository, self.networks)
+
+    def run(self, workload: Workload) -> None:
+        self.pipeline(internal_request(workload))
+
+
+class TritonGrpc:
+    name = "Triton gRPC"
+
+    def __init__(self, url: str):
+        self.client = grpcclient.InferenceServerClient(url)
+
+    def run(self, workload: Workload) -> None:
+        inputs = []
+        for name, array in request_to_inputs(internal_request(workload)).items():
+            tensor = grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+            tensor.set_data_from_numpy(array)
+            inputs.append(tensor)
+        images_from_output(self.client.infer(contract.PIPELINE.name, inputs).as_numpy("images"))
+
+
+class RestFrontend:
+    name = "REST frontend"
+
+    def __init__(self, url: str):
+        self.client = httpx.Client(base_url=url, timeout=600)
+
+    def run(self, workload: Workload) -> None:
+        body = {
+            "prompt": PROMPT,
+            "negative_prompt": NEGATIVE,
+            "size": f"{workload.size}x{workload.size}",
+            "steps": workload.steps,
+            "guidance_scale": GUIDANCE,
+            "seed": workload.seed,
+            "scheduler": "euler",
+            "response_format": "b64_json",
+        }
+        response = self.client.post("/v1/images/generations", json=body)
+        response.raise_for_status()
+        base64.b64decode(response.json()["data"][0]["b64_json"])

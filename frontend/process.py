@@ -1,0 +1,56 @@
+"""Run the frontend as its own process and wait until it answers (tests and benchmarks use this)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def wait_healthy(process: subprocess.Popen, url: str, timeout: float = 60.0) -> None:
+    """Poll /healthz; fail early if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"frontend exited with code {process.returncode}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"frontend not healthy after {timeout} s")
+
+
+@contextmanager
+def frontend_process(
+    triton_url: str, port: int, data_dir: Path, settings: dict[str, str] | None = None
+) -> Iterator[str]:
+    """`python -m frontend` on 127.0.0.1:port against `triton_url`; yields its base URL; stops it after
+    (terminate, wait, kill)."""
+    env = dict(os.environ, T2I_DATA_DIR=str(data_dir), **(settings or {}))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "frontend.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "frontend", "--triton-url", triton_url, "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(process, url)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
