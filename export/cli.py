@@ -15,6 +15,7 @@ from export.repository import (
     is_up_to_date,
     write_model_repository,
 )
+from export.tensorrt_engine import TensorRTUnavailable
 from export.triton_config import BACKENDS
 
 
@@ -24,7 +25,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source.add_argument("--preset", choices=PRESETS, help="built-in architecture with seeded random weights")
     source.add_argument("--model", type=Path, help="local diffusers-format Stable Diffusion 1.x/2.x folder")
     parser.add_argument("--output", type=Path, default=Path("model_repository"), help="model repository")
-    parser.add_argument("--backend", choices=BACKENDS, default="python-onnxruntime")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="python-onnxruntime",
+        help="python-onnxruntime: CPU, the Triton of the nvidia-pytriton wheel; onnxruntime: native backend "
+        "of the official container; onnxruntime-cuda: same, on the GPU; tensorrt: engines (needs a GPU)",
+    )
+    parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp16: TensorRT only")
+    parser.add_argument("--fp16-vae", action="store_true", help="build the VAE in FP16 too (may give NaNs)")
+    parser.add_argument("--timing-cache", default="var/tensorrt_timing.cache", help="TensorRT timing cache")
     parser.add_argument("--name", help="served model name (default: the preset or folder name)")
     parser.add_argument("--seed", type=int, default=0, help="weight seed of a preset")
     parser.add_argument(
@@ -57,7 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.opset < 17:
         print("error: --opset must be 17 or newer", file=sys.stderr)
         return 2
-    options = ExportOptions(backend=args.backend, opset=args.opset, atol=args.atol, rtol=args.rtol)
+    if args.precision == "fp16" and args.backend != "tensorrt":
+        print("error: --precision fp16 needs --backend tensorrt", file=sys.stderr)
+        return 2
+    options = ExportOptions(
+        backend=args.backend,
+        opset=args.opset,
+        atol=args.atol,
+        rtol=args.rtol,
+        precision=args.precision,
+        fp16_vae=args.fp16_vae,
+        timing_cache=args.timing_cache,
+    )
     digest = fingerprint(source_description(args), options)
     if not args.force and is_up_to_date(args.output, digest):
         print(f"{args.output} is up to date for this input; nothing to do (use --force to export again)")
@@ -78,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         components.native_size = args.native_size
     try:
         write_model_repository(components, args.output, options, digest)
-    except VerificationFailed as exc:
+    except (VerificationFailed, TensorRTUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     meta = components.metadata()

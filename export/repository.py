@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from export.components import Components
 from export.onnx_export import Verification, export_onnx, plan_exports, verify_onnx
+from export.tensorrt_engine import ENGINE_FILENAME, build_engine
 from export.triton_config import network_config, pipeline_config
 from t2i import contract
 
@@ -45,6 +46,14 @@ class ExportOptions:
     opset: int = 17
     atol: float = 1e-3
     rtol: float = 1e-3
+    precision: str = "fp32"  # fp16: TensorRT engines built with FP16 kernels
+    # The SD 1.x/2.x VAE overflows in FP16 (NaN, black images), so it stays FP32 unless asked otherwise.
+    fp16_vae: bool = False
+    timing_cache: str = "var/tensorrt_timing.cache"
+
+    def engine_fp16(self, network: str) -> bool:
+        is_vae = network in (contract.VAE_DECODER.name, contract.VAE_ENCODER.name)
+        return self.precision == "fp16" and (self.fp16_vae or not is_vae)
 
 
 def fingerprint(source: dict, options: ExportOptions) -> str:
@@ -70,7 +79,8 @@ def write_model_repository(
     (repository / contract.PIPELINE.name / MANIFEST_FILENAME).unlink(missing_ok=True)
     results = []
     jobs = plan_exports(components)
-    progress = tqdm(total=2 * len(jobs) + 1, desc="export", unit="step")
+    tensorrt = options.backend == "tensorrt"
+    progress = tqdm(total=(3 if tensorrt else 2) * len(jobs) + 1, desc="export", unit="step")
     for job in jobs:
         model_dir = repository / job.spec.name
         onnx_path = model_dir / "1" / contract.ONNX_FILENAME
@@ -90,6 +100,13 @@ def write_model_repository(
                 f"{job.spec.name}: ONNX output differs from PyTorch by {result.max_abs_diff:.3e}, "
                 f"above the tolerance {result.tolerance:.3e}"
             )
+        if tensorrt:
+            progress.set_description(f"TensorRT engine {job.spec.name}")
+            fp16 = options.engine_fp16(job.spec.name)
+            engine = model_dir / "1" / ENGINE_FILENAME
+            build_engine(onnx_path, engine, job.spec, metadata, fp16, Path(options.timing_cache))
+            tqdm.write(f"{job.spec.name}: TensorRT engine {'FP16' if fp16 else 'FP32'} -> {engine}")
+            progress.update()
         (model_dir / "config.pbtxt").write_text(network_config(job.spec, metadata, options.backend))
         model_py = model_dir / "1" / "model.py"
         if options.backend == "python-onnxruntime":
@@ -113,6 +130,9 @@ def write_model_repository(
         "fingerprint": digest,
         "model": metadata.name,
         "backend": options.backend,
+        "precision": {n.name: "fp16" if options.engine_fp16(n.name) else "fp32" for n in contract.NETWORKS}
+        if tensorrt
+        else "fp32",
         "verification": [r.__dict__ for r in results],
     }
     (repository / contract.PIPELINE.name / MANIFEST_FILENAME).write_text(json.dumps(manifest, indent=2))

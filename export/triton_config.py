@@ -8,7 +8,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from t2i import contract
 from t2i.contract import ModelMetadata, ModelSpec, TensorSpec
 
-BACKENDS = ("python-onnxruntime", "onnxruntime")
+BACKENDS = ("python-onnxruntime", "onnxruntime", "onnxruntime-cuda", "tensorrt")
 
 
 def _tensor(spec: TensorSpec, metadata: ModelMetadata, message: type) -> object:
@@ -46,6 +46,15 @@ def network_config(spec: ModelSpec, metadata: ModelMetadata, backend: str) -> st
         # Native backend of the official Triton container; no instance_group so Triton picks GPU if any.
         config.platform = "onnxruntime_onnx"
         config.default_model_filename = contract.ONNX_FILENAME
+    elif backend == "onnxruntime-cuda":
+        # The second GPU option: onnxruntime's CUDA execution provider, pinned to the GPU.
+        config.platform = "onnxruntime_onnx"
+        config.default_model_filename = contract.ONNX_FILENAME
+        config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_GPU, count=1)
+    elif backend == "tensorrt":
+        config.platform = "tensorrt_plan"
+        config.default_model_filename = "model.plan"
+        config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_GPU, count=1)
     else:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     return text_format.MessageToString(config)

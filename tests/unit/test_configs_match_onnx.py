@@ -91,3 +91,20 @@ def test_unknown_backend_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown backend"):
         network_config(contract.UNET, metadata, "tensorflow")
     assert "model_metadata" in pipeline_config(metadata)
+
+
+@pytest.mark.parametrize(
+    ("backend", "platform"), [("tensorrt", "tensorrt_plan"), ("onnxruntime-cuda", "onnxruntime_onnx")]
+)
+def test_gpu_backend_configs(tiny_repository: Path, backend: str, platform: str) -> None:
+    metadata = ModelMetadata.load(tiny_repository / "pipeline" / "1" / contract.METADATA_FILENAME)
+    for spec in contract.NETWORKS:
+        config = parse_config(network_config(spec, metadata, backend))
+        assert config.platform == platform
+        assert [g.kind for g in config.instance_group] == [mc.ModelInstanceGroup.KIND_GPU]
+        assert [t.name for t in config.input] == [t.name for t in spec.inputs]
+        assert [t.name for t in config.output] == [t.name for t in spec.outputs]
+    assert (
+        parse_config(network_config(contract.UNET, metadata, "tensorrt")).default_model_filename
+        == "model.plan"
+    )

@@ -56,3 +56,32 @@ def test_local_diffusers_folder(tmp_path: Path) -> None:
 def test_not_a_checkpoint_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--model", str(tmp_path), "--output", str(tmp_path / "repo")]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_fp16_needs_tensorrt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--preset", "tiny", "--output", str(tmp_path), "--precision", "fp16"]) == 2
+    assert "needs --backend tensorrt" in capsys.readouterr().err
+
+
+def test_tensorrt_without_the_package_fails_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("onnx")
+    try:
+        import tensorrt  # noqa: F401
+
+        pytest.skip("tensorrt is installed here: the GPU tests cover engine builds")
+    except ImportError:
+        pass
+    assert main(["--preset", "tiny", "--output", str(tmp_path), "--backend", "tensorrt"]) == 1
+    assert "needs the `tensorrt` package" in capsys.readouterr().err
+
+
+def test_vae_stays_fp32_unless_asked() -> None:
+    from export.repository import ExportOptions
+
+    options = ExportOptions(backend="tensorrt", precision="fp16")
+    assert options.engine_fp16("unet") and options.engine_fp16("text_encoder")
+    assert not options.engine_fp16("vae_decoder") and not options.engine_fp16("vae_encoder")
+    assert ExportOptions(backend="tensorrt", precision="fp16", fp16_vae=True).engine_fp16("vae_decoder")
+    assert not ExportOptions(backend="tensorrt").engine_fp16("unet")

@@ -1,0 +1,105 @@
+"""GPU numerics and speed check: the TensorRT pipeline against diffusers PyTorch on the same weights.
+
+    python -m export --preset sd15 --backend tensorrt --precision fp16 --output var/sd15-trt
+    python -m benchmarks.gpu_numerics --model-repository var/sd15-trt --preset sd15
+
+Prints PSNR of the TensorRT images against the PyTorch FP32 pipeline's for the same seed (threshold
+PSNR_THRESHOLD_DB), and the latency of the TensorRT loop and of diffusers in FP16, as JSON. Needs an
+NVIDIA GPU and the tensorrt package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.systems import GUIDANCE, NEGATIVE, PROMPT, Workload, internal_request, load_pipeline
+from export.components import build_preset
+from t2i.tensorrt_networks import TensorRTNetworks
+
+# FP16 engines against an FP32 reference after 50 steps: images agree to within visible noise above this.
+PSNR_THRESHOLD_DB = 25.0
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+
+
+def diffusers_images(
+    preset: str, workload: Workload, dtype: torch.dtype, repeats: int
+) -> tuple[np.ndarray, list]:
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
+
+    c = build_preset(preset)
+    pipe = StableDiffusionPipeline(
+        vae=c.vae,
+        text_encoder=c.text_encoder,
+        tokenizer=c.tokenizer,
+        unet=c.unet,
+        scheduler=EulerDiscreteScheduler.from_config(c.scheduler_config),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    ).to("cuda", dtype)
+    pipe.set_progress_bar_config(disable=True)
+    times, images = [], None
+    for _ in range(repeats + 1):
+        torch.cuda.synchronize()
+        started = time.perf_counter()
+        images = pipe(
+            PROMPT,
+            negative_prompt=NEGATIVE,
+            height=workload.size,
+            width=workload.size,
+            num_inference_steps=workload.steps,
+            guidance_scale=GUIDANCE,
+            generator=torch.Generator().manual_seed(workload.seed),
+            output_type="np",
+        ).images
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - started)
+    return (np.asarray(images) * 255).round().astype(np.uint8), times[1:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model-repository", type=Path, required=True)
+    parser.add_argument("--preset", default="sd15")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    workload = Workload(args.size, args.steps)
+
+    pipeline = load_pipeline(args.model_repository, TensorRTNetworks(args.model_repository))
+    trt_times = []
+    for _ in range(args.repeats + 1):
+        started = time.perf_counter()
+        trt_images = pipeline(internal_request(workload))
+        trt_times.append(time.perf_counter() - started)
+    reference, _ = diffusers_images(args.preset, workload, torch.float32, 0)
+    _, fp16_times = diffusers_images(args.preset, workload, torch.float16, args.repeats)
+    value = psnr(trt_images, reference)
+    result = {
+        "gpu": torch.cuda.get_device_name(),
+        "workload": workload.__dict__,
+        "psnr_vs_pytorch_fp32_db": round(value, 2),
+        "psnr_threshold_db": PSNR_THRESHOLD_DB,
+        "tensorrt_loop_p50_s": round(statistics.median(trt_times[1:]), 4),
+        "diffusers_fp16_p50_s": round(statistics.median(fp16_times), 4),
+    }
+    print(json.dumps(result, indent=2))
+    return 0 if value >= PSNR_THRESHOLD_DB else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,48 @@
+"""TensorRT engines of the tiny model against the onnxruntime pipeline. Needs an NVIDIA GPU and the
+`tensorrt` package; skips with the reason everywhere else (CI has neither)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from export.cli import main as export_main
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU (CUDA not available)"),
+]
+tensorrt = pytest.importorskip("tensorrt", reason="needs the tensorrt package")
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_tensorrt_pipeline_matches_onnxruntime(tmp_path: Path, precision: str) -> None:
+    from benchmarks.systems import Workload, internal_request, load_pipeline
+    from t2i.onnx_networks import OnnxNetworks
+    from t2i.tensorrt_networks import TensorRTNetworks
+
+    repository = tmp_path / "repo"
+    args = [
+        "--preset",
+        "tiny",
+        "--output",
+        str(repository),
+        "--backend",
+        "tensorrt",
+        "--precision",
+        precision,
+    ]
+    assert export_main([*args, "--timing-cache", str(tmp_path / "cache")]) == 0
+    request = internal_request(Workload(256, 20))
+    reference = load_pipeline(repository, OnnxNetworks(repository))(request)
+    images = load_pipeline(repository, TensorRTNetworks(repository))(request)
+    assert images.shape == reference.shape
+    assert psnr(images, reference) >= (40.0 if precision == "fp32" else 30.0)
