@@ -11,10 +11,9 @@ import torch
 
 from export.cli import main as export_main
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU (CUDA not available)"),
-]
+pytestmark = pytest.mark.gpu
+if not torch.cuda.is_available():
+    pytest.skip("needs an NVIDIA GPU (CUDA not available)", allow_module_level=True)
 tensorrt = pytest.importorskip("tensorrt", reason="needs the tensorrt package")
 
 
