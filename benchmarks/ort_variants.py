@@ -12,10 +12,10 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
+from benchmarks.unet_step import unet_step_feeds
 from t2i import contract
 from t2i.contract import ModelMetadata
 from t2i.onnx_networks import network_path
@@ -29,15 +29,7 @@ LEVELS = {
 
 def run(repository: Path, size: int, repeats: int) -> list[dict]:
     metadata = ModelMetadata.load(repository / contract.PIPELINE.name / "1" / contract.METADATA_FILENAME)
-    latent = size // metadata.vae_scale_factor
-    rng = np.random.default_rng(0)
-    feeds = {
-        "sample": rng.standard_normal((2, metadata.latent_channels, latent, latent), dtype=np.float32),
-        "timestep": np.full((2,), 999.0, dtype=np.float32),
-        "encoder_hidden_states": rng.standard_normal(
-            (2, metadata.tokenizer_max_length, metadata.text_hidden_size), dtype=np.float32
-        ),
-    }
+    feeds = unet_step_feeds(metadata, size)
     variants = [(level, threads, "0") for level in LEVELS for threads in (1, 0)] + [("all", 0, "1")]
     results = []
     for level, threads, spinning in tqdm(variants, desc="onnxruntime variants", unit="variant"):

@@ -15,7 +15,6 @@ import httpx
 import numpy as np
 import torch
 import tritonclient.grpc as grpcclient
-from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
 from transformers import CLIPTokenizer
 from tritonclient.utils import np_to_triton_dtype
 
@@ -72,17 +71,7 @@ class DiffusersPyTorch:
     name = "diffusers PyTorch"
 
     def __init__(self, components: Components):
-        self.pipeline = StableDiffusionPipeline(
-            vae=components.vae,
-            text_encoder=components.text_encoder,
-            tokenizer=components.tokenizer,
-            unet=components.unet,
-            scheduler=EulerDiscreteScheduler.from_config(components.scheduler_config),
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
-        self.pipeline.set_progress_bar_config(disable=True)
+        self.pipeline = components.diffusers_pipeline()
 
     def run(self, workload: Workload) -> None:
         with torch.inference_mode():

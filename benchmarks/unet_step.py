@@ -22,6 +22,19 @@ from t2i.contract import ModelMetadata
 from t2i.onnx_networks import create_session, network_path
 
 
+def unet_step_feeds(metadata: ModelMetadata, size: int) -> dict[str, np.ndarray]:
+    """Inputs of one guided UNet step (batch 2) at `size` pixels, seeded."""
+    latent = size // metadata.vae_scale_factor
+    rng = np.random.default_rng(0)
+    return {
+        "sample": rng.standard_normal((2, metadata.latent_channels, latent, latent), dtype=np.float32),
+        "timestep": np.full((2,), 999.0, dtype=np.float32),
+        "encoder_hidden_states": rng.standard_normal(
+            (2, metadata.tokenizer_max_length, metadata.text_hidden_size), dtype=np.float32
+        ),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -42,15 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     session = create_session(onnx_file)
     load_s = time.perf_counter() - started
-    latent = args.size // metadata.vae_scale_factor
-    rng = np.random.default_rng(0)
-    feeds = {
-        "sample": rng.standard_normal((2, metadata.latent_channels, latent, latent), dtype=np.float32),
-        "timestep": np.full((2,), 999.0, dtype=np.float32),
-        "encoder_hidden_states": rng.standard_normal(
-            (2, metadata.tokenizer_max_length, metadata.text_hidden_size), dtype=np.float32
-        ),
-    }
+    feeds = unet_step_feeds(metadata, args.size)
     times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()

@@ -47,6 +47,24 @@ class Components:
     default_guidance_scale: float = 7.5
     native_size: int | None = None  # overrides the UNet's training resolution
 
+    def diffusers_pipeline(self) -> Any:
+        """diffusers' own StableDiffusionPipeline on these weights (Euler): the reference that tests and
+        benchmarks compare the exported pipeline with."""
+        from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
+
+        pipeline = StableDiffusionPipeline(
+            vae=self.vae,
+            text_encoder=self.text_encoder,
+            tokenizer=self.tokenizer,
+            unet=self.unet,
+            scheduler=EulerDiscreteScheduler.from_config(self.scheduler_config),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+        pipeline.set_progress_bar_config(disable=True)
+        return pipeline
+
     def metadata(self) -> ModelMetadata:
         vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         unet_downsampling = 2 ** (len(self.unet.config.block_out_channels) - 1)

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
 from transformers import CLIPTokenizer
 
 from export.components import build_preset
@@ -37,18 +36,7 @@ def generate(pipeline: DenoisingPipeline, **fields) -> np.ndarray:
 
 
 def test_matches_diffusers_pytorch_pipeline(pipeline: DenoisingPipeline) -> None:
-    components = build_preset("tiny")
-    reference = StableDiffusionPipeline(
-        vae=components.vae,
-        text_encoder=components.text_encoder,
-        tokenizer=components.tokenizer,
-        unet=components.unet,
-        scheduler=EulerDiscreteScheduler.from_config(components.scheduler_config),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    reference.set_progress_bar_config(disable=True)
+    reference = build_preset("tiny").diffusers_pipeline()
     seed, prompt, negative = 7, "a red circle on a blue background", "blurry"
     expected = reference(
         prompt,
