@@ -149,20 +149,9 @@ class ImageGenerator:
         started = time.perf_counter()
         pixels = await self.triton.generate(request, self.settings.request_timeout_s)
         self.metrics.generation_seconds.labels(metadata.name).observe(time.perf_counter() - started)
-        images = await asyncio.to_thread(self._finish, job, pixels, metadata)
-        latency_ms = int((time.perf_counter() - started) * 1000)
         cost = self.cost(metadata.name, request)
-        usage = UsageRecord(
-            route=job.route,
-            model=metadata.name,
-            image_size=f"{job.output_width}x{job.output_height}",
-            count=len(images),
-            steps=request.steps,
-            latency_ms=latency_ms,
-            cost=cost,
-            created=time.time(),
-        )
-        await asyncio.to_thread(self.usage.record, job.owner, usage)
+        # One worker-thread hop for all the blocking work: encode, store, usage row.
+        images, latency_ms = await asyncio.to_thread(self._finish, job, pixels, metadata, started, cost)
         self.metrics.images.labels(metadata.name, job.route).inc(len(images))
         return GenerationResult(images, latency_ms, metadata.name, cost)
 
@@ -186,8 +175,10 @@ class ImageGenerator:
         except ReferenceError as exc:
             raise InvalidParameter(str(exc), param=f"reference_images[{exc.index}]") from None
 
-    def _finish(self, job: ImageJob, pixels: np.ndarray, metadata: ModelMetadata) -> list[GeneratedImage]:
-        """Resize, encode and store each image (CPU work, off the event loop)."""
+    def _finish(
+        self, job: ImageJob, pixels: np.ndarray, metadata: ModelMetadata, started: float, cost: float
+    ) -> tuple[list[GeneratedImage], int]:
+        """Resize, encode and store each image, then the usage row (off the event loop)."""
         results = []
         for i, image in enumerate(pixels):
             data = encode_image(image, job.output_width, job.output_height, job.output_format)
@@ -207,4 +198,16 @@ class ImageGenerator:
             )
             self.store.save(record, data)
             results.append(GeneratedImage(record, data))
-        return results
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        usage = UsageRecord(
+            route=job.route,
+            model=metadata.name,
+            image_size=f"{job.output_width}x{job.output_height}",
+            count=len(results),
+            steps=job.request.steps,
+            latency_ms=latency_ms,
+            cost=cost,
+            created=time.time(),
+        )
+        self.usage.record(job.owner, usage)
+        return results, latency_ms

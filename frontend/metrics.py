@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class Metrics:
@@ -46,12 +46,34 @@ class Metrics:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     def install(self, app: FastAPI) -> None:
-        @app.middleware("http")
-        async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
-            started = time.perf_counter()
-            response = await call_next(request)
+        app.add_middleware(MetricsMiddleware, metrics=self)
+
+
+class MetricsMiddleware:
+    """Counts requests by route template and status. Plain ASGI rather than @app.middleware: Starlette's
+    BaseHTTPMiddleware costs a task and a response copy per request on the hot path."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
             # The route template, not the raw path: ids in paths would explode the label set.
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            self.requests.labels(route, str(response.status_code)).inc()
-            self.request_seconds.labels(route).observe(time.perf_counter() - started)
-            return response
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.request_seconds.labels(route).observe(time.perf_counter() - started)

@@ -269,6 +269,18 @@ def test_body_over_the_limit_is_413(tmp_path: Path, triton: FakeTriton) -> None:
         response = client.post("/images/tti", json={"prompt": "x" * 2000})
         assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
 
+        def chunks(total: int):  # no Content-Length: sent with Transfer-Encoding: chunked
+            yield b'{"prompt": "'
+            yield b"x" * total
+            yield b'"}'
+
+        headers = {"content-type": "application/json"}
+        chunked = client.post("/images/tti", content=chunks(5000), headers=headers)
+        assert chunked.status_code == 413
+        small = client.post("/images/tti", content=chunks(10), headers=headers)
+        assert small.status_code == 200
+    assert len(triton.requests) == 1
+
 
 def test_styles_usage_metrics_and_docs(client: TestClient) -> None:
     names = [s["name"] for s in client.get("/v1/styles").json()["data"]]
