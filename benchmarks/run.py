@@ -174,8 +174,9 @@ def benchmark_model(preset: str, workload: Workload, repeats: int, args: argpars
     with TritonServer(
         repository, free_port(), work_dir=WORK, log_file=WORK / f"triton-{preset}.log"
     ) as triton:
-        data_dir = WORK / f"frontend-{preset}"
-        with frontend_process(triton.url, free_port(), data_dir, {"T2I_RATE_LIMIT_PER_MINUTE": "0"}) as url:
+        data_dir, port = WORK / f"frontend-{preset}", free_port()
+        url = f"http://127.0.0.1:{port}"
+        with frontend_process(triton.url, port, data_dir, {"T2I_RATE_LIMIT_PER_MINUTE": "0"}):
             grpc, rest = TritonGrpc(triton.url), RestFrontend(url)
             systems += [grpc, rest]
             result["end_to_end"] = measure(systems, workload, repeats, f"{preset} end to end")

@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             logger.error("%s (see %s)", exc, log_file)
             triton.stop()
             return 1
+        triton.supervise()
     try:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     finally:

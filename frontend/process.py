@@ -30,23 +30,28 @@ def wait_healthy(process: subprocess.Popen, url: str, timeout: float = 60.0) -> 
 
 @contextmanager
 def frontend_process(
-    triton_url: str, port: int, data_dir: Path, settings: dict[str, str] | None = None
-) -> Iterator[str]:
-    """`python -m frontend` on 127.0.0.1:port against `triton_url`; yields its base URL; stops it after
-    (terminate, wait, kill)."""
+    triton_url: str | None,
+    port: int,
+    data_dir: Path,
+    settings: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
+    timeout: float = 60.0,
+) -> Iterator[subprocess.Popen]:
+    """`python -m frontend` on 127.0.0.1:port against `triton_url` (None: its embedded Triton, configured
+    by `extra_args`); yields the process once /healthz answers; stops it after (terminate, wait, kill)."""
     env = dict(os.environ, T2I_DATA_DIR=str(data_dir), **(settings or {}))
     data_dir.mkdir(parents=True, exist_ok=True)
     with open(data_dir / "frontend.log", "wb") as log:
+        triton = ["--triton-url", triton_url] if triton_url else []
         process = subprocess.Popen(
-            [sys.executable, "-m", "frontend", "--triton-url", triton_url, "--port", str(port)],
+            [sys.executable, "-m", "frontend", *triton, "--port", str(port), *extra_args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        url = f"http://127.0.0.1:{port}"
         try:
-            wait_healthy(process, url)
-            yield url
+            wait_healthy(process, f"http://127.0.0.1:{port}", timeout)
+            yield process
         finally:
             process.terminate()
             try:

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 from pathlib import Path
 
@@ -46,10 +47,13 @@ def prepare_backend_dir(target: Path) -> Path:
         raise TritonStartError(f"nvidia-pytriton has no Python backend stub for Python {version}")
     python_dir = target / "python"
     python_dir.mkdir(parents=True, exist_ok=True)
-    for item in (source / "backends" / "python").iterdir():
-        if item.is_file():
-            shutil.copy2(item, python_dir / item.name)
-    shutil.copy2(stub, python_dir / stub.name)
+    files = [item for item in (source / "backends" / "python").iterdir() if item.is_file()] + [stub]
+    for item in files:
+        # Copy then rename: the stub binary may still be running (a Triton that was just killed leaves
+        # its stubs behind for a moment), and overwriting a running executable fails with ETXTBSY.
+        tmp = python_dir / f".{item.name}.tmp"
+        shutil.copy2(item, tmp)
+        os.replace(tmp, python_dir / item.name)
     return target
 
 
@@ -83,6 +87,8 @@ class TritonServer:
         self.work_dir = work_dir
         self.log_file = log_file
         self.process: subprocess.Popen | None = None
+        self._stopping = threading.Event()
+        self.restarts = 0
 
     @property
     def url(self) -> str:
@@ -118,6 +124,8 @@ class TritonServer:
         self.process = subprocess.Popen(
             self.command(), env=server_environment(), stdout=out, stderr=subprocess.STDOUT if out else None
         )
+        if out is not None:
+            out.close()  # the child holds its own descriptor
 
     def wait_ready(self, timeout: float = 180.0) -> None:
         """Poll until the pipeline model is ready; fail early if the process died."""
@@ -139,7 +147,36 @@ class TritonServer:
             client.close()
         raise TritonStartError(f"tritonserver not ready after {timeout:.0f} s")
 
+    def supervise(self, max_backoff_s: float = 30.0) -> threading.Thread:
+        """Restart tritonserver whenever it exits without stop() being called (crash, OOM kill), with
+        exponential backoff, in a daemon thread. Clients see 503 meanwhile and recover by themselves."""
+
+        def watch() -> None:
+            backoff = 1.0
+            while not self._stopping.is_set():
+                assert self.process is not None
+                self.process.wait()
+                if self._stopping.is_set():
+                    return
+                logger.error("tritonserver exited with code %s; restarting", self.process.returncode)
+                if self._stopping.wait(backoff):
+                    return
+                try:
+                    self.start()
+                    self.wait_ready()
+                    self.restarts += 1
+                    backoff = 1.0
+                    logger.info("tritonserver is back (restart %d)", self.restarts)
+                except Exception as exc:  # keep supervising whatever went wrong with this attempt
+                    logger.error("restart failed: %s", exc)
+                    backoff = min(backoff * 2, max_backoff_s)
+
+        thread = threading.Thread(target=watch, name="triton-supervisor", daemon=True)
+        thread.start()
+        return thread
+
     def stop(self, timeout: float = 30.0) -> None:
+        self._stopping.set()
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()

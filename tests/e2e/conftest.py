@@ -66,8 +66,9 @@ def running_frontend(
 ) -> Iterator[Frontend]:
     env = dict(os.environ, T2I_DATA_DIR=str(data_dir), **settings)
     keys = {name: create_key(env, name) for name in key_names}
-    with frontend_process(triton_url, free_port(), data_dir, settings) as url:
-        yield Frontend(url, data_dir, keys)
+    port = free_port()
+    with frontend_process(triton_url, port, data_dir, settings):
+        yield Frontend(f"http://127.0.0.1:{port}", data_dir, keys)
 
 
 @pytest.fixture(scope="session")

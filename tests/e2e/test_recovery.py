@@ -1,0 +1,70 @@
+"""The embedded launcher (`python -m frontend` without a Triton URL, as `make serve` runs it): Triton
+killed mid-request answers 503 quickly, readiness drops, and the launcher brings Triton back while the
+frontend keeps running."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from frontend.process import frontend_process
+from tests.e2e.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def wait_ready(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def test_triton_killed_mid_request_then_restarted(tiny_repository: Path, tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = ("--model-repository", str(tiny_repository), "--triton-grpc-port", str(free_port()))
+    with frontend_process(None, port, tmp_path / "data", extra_args=args, timeout=180) as frontend:
+        assert wait_ready(url, 30)
+        (triton,) = [p for p in psutil.Process(frontend.pid).children() if p.name() == "tritonserver"]
+
+        outcome: dict[str, object] = {}
+
+        def slow_request() -> None:
+            started = time.monotonic()
+            body = {"prompt": "x", "size": "1024x1024", "steps": 150, "response_format": "b64_json"}
+            response = httpx.post(f"{url}/v1/images/generations", json=body, timeout=120)
+            outcome["status"], outcome["seconds"] = response.status_code, time.monotonic() - started
+            outcome["body"] = response.json()
+
+        worker = threading.Thread(target=slow_request)
+        worker.start()
+        time.sleep(1.5)  # the request is inside Triton now
+        os.kill(triton.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        worker.join(60)
+        assert outcome["status"] == 503, outcome
+        assert outcome["body"]["error"]["code"] == "backend_unavailable"  # type: ignore[index]
+        assert time.monotonic() - killed_at < 10  # answered promptly, no hang
+
+        down = httpx.post(f"{url}/v1/images/generations", json={"prompt": "x", "steps": 1})
+        assert down.status_code == 503 and down.headers["retry-after"]
+        assert httpx.get(f"{url}/healthz").status_code == 200
+
+        # The launcher restarts Triton; the same frontend process serves again.
+        assert wait_ready(url, 120)
+        again = httpx.post(f"{url}/v1/images/generations", json={"prompt": "x", "steps": 1}, timeout=60)
+        assert again.status_code == 200
+        assert frontend.poll() is None
