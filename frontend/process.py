@@ -55,7 +55,8 @@ def frontend_process(
         finally:
             process.terminate()
             try:
-                process.wait(15)
+                # Long enough for an embedded Triton to unload its models behind the frontend.
+                process.wait(60)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()

@@ -9,6 +9,8 @@ of another patch release and fail on `ssl` imports), with this environment's pac
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -30,6 +32,32 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 class TritonStartError(RuntimeError):
     pass
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM tritonserver if its launcher dies, even by SIGKILL (Linux)."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+def kill_orphaned_stubs(model_repository: Path) -> int:
+    """Python-backend stubs left behind by a tritonserver that was killed (they are reparented to init
+    and do not notice); they hold memory and shared-memory regions. Returns how many were killed."""
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        is_stub = args[0].endswith(b"triton_python_backend_stub")
+        if is_stub and parent == 1 and any(str(model_repository).encode() in a for a in args[1:]):
+            with contextlib.suppress(OSError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+    return killed
 
 
 def pytriton_dir() -> Path:
@@ -122,7 +150,11 @@ class TritonServer:
         out = open(self.log_file, "ab") if self.log_file else None  # noqa: SIM115 - owned by the process
         logger.info("starting tritonserver on %s", self.url)
         self.process = subprocess.Popen(
-            self.command(), env=server_environment(), stdout=out, stderr=subprocess.STDOUT if out else None
+            self.command(),
+            env=server_environment(),
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         if out is not None:
             out.close()  # the child holds its own descriptor
@@ -159,6 +191,8 @@ class TritonServer:
                 if self._stopping.is_set():
                     return
                 logger.error("tritonserver exited with code %s; restarting", self.process.returncode)
+                if orphans := kill_orphaned_stubs(self.model_repository):
+                    logger.warning("killed %d Python-backend stubs left by the dead tritonserver", orphans)
                 if self._stopping.wait(backoff):
                     return
                 try:

@@ -20,6 +20,18 @@ from tests.e2e.conftest import free_port
 pytestmark = pytest.mark.e2e
 
 
+def triton_processes(model_repository: Path) -> list[psutil.Process]:
+    """tritonserver and its Python-backend stubs serving `model_repository`."""
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if any(str(model_repository) in part for part in cmdline[1:]) and (
+            process.info["name"] == "tritonserver" or cmdline[0].endswith("triton_python_backend_stub")
+        ):
+            found.append(process)
+    return found
+
+
 def wait_ready(url: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -68,3 +80,11 @@ def test_triton_killed_mid_request_then_restarted(tiny_repository: Path, tmp_pat
         again = httpx.post(f"{url}/v1/images/generations", json={"prompt": "x", "steps": 1}, timeout=60)
         assert again.status_code == 200
         assert frontend.poll() is None
+        # The dead server's stubs were cleaned up: every stub left belongs to the live tritonserver.
+        (live,) = [p for p in psutil.Process(frontend.pid).children() if p.name() == "tritonserver"]
+        assert all(p.ppid() == live.pid for p in triton_processes(tiny_repository) if p.pid != live.pid)
+    # Stopping the frontend stopped its Triton too.
+    deadline = time.monotonic() + 30
+    while triton_processes(tiny_repository) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert triton_processes(tiny_repository) == []
