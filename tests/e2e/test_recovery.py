@@ -5,6 +5,7 @@ frontend keeps running."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import threading
 import time
@@ -45,9 +46,12 @@ def wait_ready(url: str, timeout: float) -> bool:
 
 
 def test_triton_killed_mid_request_then_restarted(tiny_repository: Path, tmp_path: Path) -> None:
+    # A copy of its own, so that the processes serving it are this test's alone (the session's Triton
+    # serves the shared one).
+    repository = shutil.copytree(tiny_repository, tmp_path / "model_repository")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    args = ("--model-repository", str(tiny_repository), "--triton-grpc-port", str(free_port()))
+    args = ("--model-repository", str(repository), "--triton-grpc-port", str(free_port()))
     with frontend_process(None, port, tmp_path / "data", extra_args=args, timeout=180) as frontend:
         assert wait_ready(url, 30)
         (triton,) = [p for p in psutil.Process(frontend.pid).children() if p.name() == "tritonserver"]
@@ -82,9 +86,9 @@ def test_triton_killed_mid_request_then_restarted(tiny_repository: Path, tmp_pat
         assert frontend.poll() is None
         # The dead server's stubs were cleaned up: every stub left belongs to the live tritonserver.
         (live,) = [p for p in psutil.Process(frontend.pid).children() if p.name() == "tritonserver"]
-        assert all(p.ppid() == live.pid for p in triton_processes(tiny_repository) if p.pid != live.pid)
+        assert all(p.ppid() == live.pid for p in triton_processes(repository) if p.pid != live.pid)
     # Stopping the frontend stopped its Triton too.
     deadline = time.monotonic() + 30
-    while triton_processes(tiny_repository) and time.monotonic() < deadline:
+    while triton_processes(repository) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert triton_processes(tiny_repository) == []
+    assert triton_processes(repository) == []
