@@ -8,7 +8,7 @@ PRESET ?= tiny
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install model serve test test-unit test-e2e lint format export-sd15 bench bench-quick perf-analyzer clean
+.PHONY: install model serve test test-unit test-e2e lint format export-sd15 bench bench-quick perf-analyzer load clean
 
 install: $(STAMP)
 
@@ -77,6 +77,10 @@ var/tools/perf_analyzer: | install
 	ln -sf $$(ls -d $(abspath $(PA_LIBS)))/libcudart-*.so.12* var/tools/libcudart.so.12
 	chmod +x var/tools/perf_analyzer
 	rm -f var/tools/tritonclient-2.41.0-*.whl
+
+# Bounded load against a running `make serve` (16 clients, 60 s): statuses, images lost, memory growth.
+load: install
+	$(PY) -m benchmarks.load --url http://$(HOST):$(PORT) --clients 16 --seconds 60 $(if $(KEY),--key $(KEY),)
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

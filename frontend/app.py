@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from frontend import account, system
 from frontend.api_keys import KeyStore
 from frontend.database import open_database
-from frontend.errors import install_error_handlers
+from frontend.errors import ERROR_RESPONSES, install_error_handlers
 from frontend.generate_image_api.router import router as generate_image_router
 from frontend.generation import ImageGenerator
 from frontend.image_store import embedded_image_store
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, triton: TritonPipelineClient | 
         summary="Text-to-image on NVIDIA Triton Inference Server, with OpenAI-compatible APIs",
         version="0.1.0",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
     system.install_body_limit(app, settings.max_body_bytes)

@@ -7,13 +7,45 @@ body never reaches a client, and a 500 never shows exception text.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    param: str | None = None
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """The one error envelope of every route (documented in the OpenAPI schema for every status)."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "invalid_parameter or content_policy_violation"),
+        (401, "invalid_api_key"),
+        (404, "not_found"),
+        (405, "method_not_allowed"),
+        (410, "expired"),
+        (413, "payload_too_large"),
+        (429, "rate_limit_exceeded"),
+        (500, "internal_error"),
+        (503, "backend_unavailable"),
+        (504, "timeout"),
+    )
+}
 
 
 class APIError(Exception):
@@ -81,6 +113,11 @@ class GenerationTimeout(APIError):
     status, code, type = 504, "timeout", "server_error"
 
 
+class ClientDisconnected(Exception):
+    """The client went away before its images were ready: its Triton call is cancelled, nothing is
+    stored, and the answer (nginx's 499) reaches no one."""
+
+
 def _validation_error(exc: RequestValidationError) -> APIError:
     error = exc.errors()[0]
     loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
@@ -104,12 +141,17 @@ def install_error_handlers(app: FastAPI) -> None:
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         return _validation_error(exc).response()
 
+    @app.exception_handler(ClientDisconnected)
+    async def client_gone(_: Request, exc: ClientDisconnected) -> Response:
+        return Response(status_code=499)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return NotFound("no such route or resource").response()
         if exc.status_code == 405:
-            return MethodNotAllowed("method not allowed on this route").response()
+            # Starlette's exception carries the `Allow` header that RFC 9110 requires on a 405.
+            return MethodNotAllowed("method not allowed on this route", headers=exc.headers).response()
         error = APIError(str(exc.detail))
         error.status = exc.status_code
         return error.response()

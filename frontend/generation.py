@@ -4,17 +4,24 @@ run the pipeline, resize to the requested pixels, encode, store."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import io
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from frontend.errors import ContentPolicyViolation, InvalidParameter, PayloadTooLarge
+from frontend.errors import (
+    BackendUnavailable,
+    ClientDisconnected,
+    ContentPolicyViolation,
+    InvalidParameter,
+    PayloadTooLarge,
+)
 from frontend.image_store import ImageRecord, ImageStore
 from frontend.metrics import Metrics
 from frontend.moderation import PromptModerator
@@ -75,6 +82,7 @@ def validated(
 
 
 BACKEND_NAME = "triton"
+DISCONNECT_POLL_S = 0.25
 
 
 def seed_or_random(seed: int | None) -> int:
@@ -128,6 +136,7 @@ class ImageGenerator:
         self.references = references
         self.metrics = metrics
         self.settings = settings
+        self.in_flight = 0
 
     async def metadata(self) -> ModelMetadata:
         return await self.triton.metadata()
@@ -137,9 +146,27 @@ class ImageGenerator:
         megapixels = request.width * request.height / 1e6
         return round(price * megapixels * request.steps * request.num_images, 6)
 
-    async def generate(self, job: ImageJob) -> GenerationResult:
+    async def generate(
+        self, job: ImageJob, disconnected: Callable[[], Awaitable[bool]] | None = None
+    ) -> GenerationResult:
+        """`disconnected` (the route's `request.is_disconnected`) is polled while Triton works: a client
+        that goes away cancels its gRPC call, and the pipeline stops at its next step."""
         metadata = await self.triton.metadata()
         self.moderate(job)
+        # Admission: past this many generations in flight, answer 503 at once rather than queue
+        # without bound (Triton's queue would grow and every caller would time out).
+        if self.in_flight >= self.settings.max_pending_generations:
+            self.metrics.rejections.labels("overload").inc()
+            raise BackendUnavailable("the server is at capacity; retry shortly", retry_after_s=2)
+        self.in_flight += 1
+        try:
+            return await self._generate(job, metadata, disconnected)
+        finally:
+            self.in_flight -= 1
+
+    async def _generate(
+        self, job: ImageJob, metadata: ModelMetadata, disconnected: Callable[[], Awaitable[bool]] | None
+    ) -> GenerationResult:
         request = job.request
         if job.references:
             init_image = await self.load_references(job)
@@ -147,7 +174,17 @@ class ImageGenerator:
                 request, init_image=init_image, strength=reference_strength(job.reference_weight)
             )
         started = time.perf_counter()
-        pixels = await self.triton.generate(request, self.settings.request_timeout_s)
+        call = asyncio.ensure_future(self.triton.generate(request, self.settings.request_timeout_s))
+        while disconnected is not None and not call.done():
+            await asyncio.wait([call], timeout=DISCONNECT_POLL_S)
+            if not call.done() and await disconnected():
+                call.cancel()
+                # Wait for the cancellation to reach the gRPC call, so Triton hears of it now.
+                with contextlib.suppress(BaseException):
+                    await call
+                self.metrics.rejections.labels("client_disconnected").inc()
+                raise ClientDisconnected()
+        pixels = await call
         self.metrics.generation_seconds.labels(metadata.name).observe(time.perf_counter() - started)
         cost = self.cost(metadata.name, request)
         # One worker-thread hop for all the blocking work: encode, store, usage row.

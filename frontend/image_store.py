@@ -91,6 +91,10 @@ class FileBlobStore:
     def __init__(self, root: Path):
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        # Half-written files of a process that died mid-write: never renamed, never referenced, never
+        # served. One frontend owns a local directory, so nothing is writing them at start-up.
+        for stale in self.root.glob(".tmp-*"):
+            stale.unlink(missing_ok=True)
 
     def put(self, key: str, data: bytes) -> None:
         """Temp file + fsync + rename: a reader sees the whole file or none."""

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # (T2I_PRICE_TABLE='{"sd15": 0.0004}'), models not listed use the default (0: free, self-hosted).
     price_table: dict[str, float] = {}
     default_price_per_megapixel_step: float = 0.0
+    # Generations in flight in this frontend beyond which new ones get 503 at once (admission control).
+    max_pending_generations: int = 32
     # Generation requests per minute per API key (0: no limit).
     rate_limit_per_minute: int = 60
     # Moderation level for routes without a safety_tolerance field (0 strictest .. 6 most permissive).

@@ -6,6 +6,7 @@ onnxruntime sessions. Its structure follows diffusers' `StableDiffusionPipeline.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -62,6 +63,10 @@ class Tokenizer(Protocol):
     def __call__(self, texts: list[str], **kwargs: Any) -> Any: ...
 
 
+class GenerationCancelled(Exception):
+    """Every request of the batch was cancelled by its client; the loop stopped early."""
+
+
 def batch_key(request: GenerationRequest) -> tuple[int, int, int, str] | None:
     """Requests with the same key share every UNet call of their loop; None: the request runs alone
     (image-to-image starts at a timestep that depends on its own strength)."""
@@ -106,8 +111,11 @@ class DenoisingPipeline:
         check_request(request, self.metadata)
         return request
 
-    def generate_batch(self, requests: list[GenerationRequest]) -> list[np.ndarray]:
-        """Several requests with one `batch_key` as one UNet batch per step; images per request."""
+    def generate_batch(
+        self, requests: list[GenerationRequest], cancelled: Callable[[], bool] | None = None
+    ) -> list[np.ndarray]:
+        """Several requests with one `batch_key` as one UNet batch per step; images per request.
+        `cancelled` is asked before every step: when it says yes the loop stops (no work for nobody)."""
         # 1. Check inputs, with unset fields taken from the model's metadata.
         requests = [self.prepare(r) for r in requests]
         keys = {batch_key(r) for r in requests}
@@ -124,6 +132,8 @@ class DenoisingPipeline:
         # 5. Denoising loop: one UNet call per step for the whole batch (per model evaluation for
         #    2nd-order schedulers); guidance and the scheduler step stay per request.
         for i in range(len(states[0].timesteps)):
+            if cancelled is not None and cancelled():
+                raise GenerationCancelled()
             model_inputs = []
             for state in states:
                 model_input = torch.cat([state.latents] * 2) if state.do_cfg else state.latents

@@ -24,7 +24,7 @@ async def generate_image(
     """One image at an aspect ratio, as a signed URL (valid one hour by default); the seed is always
     returned so the image can be regenerated."""
     job = translation.to_job(body, await generator.metadata(), caller)
-    result = await generator.generate(job)
+    result = await generator.generate(job, request.is_disconnected)
     image = result.images[0]
     return GenerateImageResponse(
         success=True,

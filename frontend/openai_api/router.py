@@ -22,7 +22,7 @@ async def create_images(
     """Generate `n` images from a prompt; works with the official `openai` SDK's `images.generate`."""
     metadata = await generator.metadata()
     job = translation.to_job(body, metadata, caller, settings.default_safety_tolerance)
-    result = await generator.generate(job)
+    result = await generator.generate(job, request.is_disconnected)
     urls = {i.record.id: absolute_image_url(request, settings, i.record.filename) for i in result.images}
     return translation.to_response(body, job, result, urls)
 

@@ -4,7 +4,7 @@ import asyncio
 import io
 from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from PIL import Image
 
 from frontend.auth import CallerDep, RateLimitedCallerDep
@@ -22,11 +22,15 @@ IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.post("/images/tti", response_class=Response, responses=IMAGE_RESPONSES)
 async def text_to_image(
-    body: TextToImageRequest, caller: RateLimitedCallerDep, generator: GeneratorDep, settings: SettingsDep
+    body: TextToImageRequest,
+    request: Request,
+    caller: RateLimitedCallerDep,
+    generator: GeneratorDep,
+    settings: SettingsDep,
 ) -> Response:
     """One image (`image/png`) or, for `count > 1`, a zip of them; ids and seeds in X-Image-Id / X-Seed."""
     job = translation.to_job(body, await generator.metadata(), caller, settings.default_safety_tolerance)
-    result = await generator.generate(job)
+    result = await generator.generate(job, request.is_disconnected)
     headers = {
         "X-Image-Id": ",".join(i.record.id for i in result.images),
         "X-Seed": ",".join(str(i.record.seed) for i in result.images),

@@ -18,7 +18,7 @@ from transformers import CLIPTokenizer
 
 from t2i import contract
 from t2i.contract import ModelMetadata, ModelSpec
-from t2i.denoise import DenoisingPipeline, NetworksBySpec, batch_key
+from t2i.denoise import DenoisingPipeline, GenerationCancelled, NetworksBySpec, batch_key
 from t2i.pipeline_io import request_from_inputs
 from t2i.request import GenerationRequest, InvalidRequest
 
@@ -58,6 +58,7 @@ class TritonPythonModel:
         gets its own error response), then those sharing a batch key run as one batch."""
         responses: list[object] = [None] * len(requests)
         groups: dict[object, list[tuple[int, GenerationRequest]]] = defaultdict(list)
+        # A client that hangs up (gRPC cancellation) marks its request; a batch stops once all are.
         for index, request in enumerate(requests):
             try:
                 prepared = self.pipeline.prepare(request_from_inputs(_input_getter(request)))
@@ -68,10 +69,19 @@ class TritonPythonModel:
             groups[key if key is not None else ("alone", index)].append((index, prepared))
         for members in groups.values():
             try:
-                images = self.pipeline.generate_batch([request for _, request in members])
+                images = self.pipeline.generate_batch(
+                    [request for _, request in members],
+                    cancelled=_all_cancelled([requests[i] for i, _ in members]),
+                )
                 for (index, _), request_images in zip(members, images, strict=True):
                     tensor = pb_utils.Tensor("images", request_images[None])
                     responses[index] = pb_utils.InferenceResponse(output_tensors=[tensor])
+            except GenerationCancelled:
+                self.logger.log_info(f"pipeline batch of {len(members)} cancelled by its clients")
+                for index, _ in members:
+                    responses[index] = pb_utils.InferenceResponse(
+                        error=pb_utils.TritonError("cancelled by the client", pb_utils.TritonError.CANCELLED)
+                    )
             except Exception:
                 # Logged in full here; clients get no internals. The instance stays up for the next batch.
                 self.logger.log_error(f"pipeline batch of {len(members)} failed:\n{traceback.format_exc()}")
@@ -80,6 +90,10 @@ class TritonPythonModel:
                         error=pb_utils.TritonError("image generation failed inside the pipeline model")
                     )
         return responses
+
+
+def _all_cancelled(group: list) -> Callable[[], bool]:
+    return lambda: all(request.is_cancelled() for request in group)
 
 
 def _input_getter(request: object) -> Callable[[str], np.ndarray | None]:

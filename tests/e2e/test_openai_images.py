@@ -222,3 +222,19 @@ def test_concurrent_requests_batch_and_keep_their_own_pixels(triton_server: Trit
     requests_done = after.inference_count - before.inference_count
     executions = after.execution_count - before.execution_count
     assert requests_done == len(requests) + 1 and executions < requests_done
+
+
+def test_client_disconnect_cancels_the_generation(alice: httpx.Client, triton_server: TritonServer) -> None:
+    """A client that hangs up mid-generation frees the pipeline: a request queued behind it runs at once
+    instead of waiting for a 150-step 1024x1024 generation nobody will read."""
+    with grpcclient.InferenceServerClient(triton_server.url) as client:
+        before = client.get_inference_statistics("pipeline").model_stats[0].inference_count
+    slow = {"prompt": "x", "size": "1024x1024", "n": 4, "steps": 150, "response_format": "b64_json"}
+    with pytest.raises(httpx.TimeoutException):
+        alice.post("/v1/images/generations", json=slow, timeout=1.5)  # gives up, closes the connection
+    started = time.monotonic()
+    quick = alice.post("/v1/images/generations", json={"prompt": "y", "size": "256x256", "steps": 1})
+    assert quick.status_code == 200
+    assert time.monotonic() - started < 8  # the abandoned one alone would take far longer here
+    with grpcclient.InferenceServerClient(triton_server.url) as client:
+        assert client.get_inference_statistics("pipeline").model_stats[0].inference_count >= before + 1

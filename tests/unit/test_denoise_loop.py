@@ -14,7 +14,7 @@ from transformers import CLIPTokenizer
 from export.components import build_preset
 from t2i import contract
 from t2i.contract import ModelMetadata
-from t2i.denoise import DenoisingPipeline
+from t2i.denoise import DenoisingPipeline, GenerationCancelled
 from t2i.onnx_networks import OnnxNetworks
 from t2i.request import GenerationRequest, InvalidRequest
 
@@ -131,3 +131,15 @@ def test_requests_of_different_shapes_do_not_batch(pipeline: DenoisingPipeline) 
     ]
     with pytest.raises(ValueError, match="share size"):
         pipeline.generate_batch(requests)
+
+
+def test_cancellation_stops_the_loop(pipeline: DenoisingPipeline) -> None:
+    calls = []
+
+    def cancelled() -> bool:
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(GenerationCancelled):
+        pipeline.generate_batch([GenerationRequest(prompt="x", width=64, height=64, steps=20)], cancelled)
+    assert len(calls) == 3  # stopped at the third step, not after twenty
