@@ -41,7 +41,7 @@ def run(url: str, clients: int, seconds: float, key: str | None, max_requests: i
     errors: list[str] = []
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
-    body = {"prompt": "a red circle on a blue background", "size": "256x256", "steps": 4}
+    body = {"prompt": "a red circle on a blue background", "size": "256x256"}
 
     def client(index: int) -> None:
         with httpx.Client(base_url=url, headers=headers, timeout=120) as http:

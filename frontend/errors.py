@@ -151,7 +151,9 @@ def install_error_handlers(app: FastAPI) -> None:
             return NotFound("no such route or resource").response()
         if exc.status_code == 405:
             # Starlette's exception carries the `Allow` header that RFC 9110 requires on a 405.
-            return MethodNotAllowed("method not allowed on this route", headers=exc.headers).response()
+            return MethodNotAllowed(
+                "method not allowed on this route", headers=dict(exc.headers or {})
+            ).response()
         error = APIError(str(exc.detail))
         error.status = exc.status_code
         return error.response()

@@ -94,7 +94,8 @@ def test_sigterm_finishes_in_flight_then_exits(triton_server: TritonServer, tmp_
             httpx.post(f"{url}/v1/images/generations", json={"prompt": "late"}, timeout=5)
         worker.join(120)
         assert result["status"] == 200  # the in-flight request was finished, not dropped
-        assert process.wait(60) == 0
+        # uvicorn re-raises the signal after its graceful shutdown, so the exit status says SIGTERM.
+        assert process.wait(60) in (0, -signal.SIGTERM)
     finally:
         if process.poll() is None:
             process.kill()
