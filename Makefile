@@ -78,7 +78,8 @@ var/tools/perf_analyzer: | install
 	chmod +x var/tools/perf_analyzer
 	rm -f var/tools/tritonclient-2.41.0-*.whl
 
-# Bounded load against a running `make serve` (16 clients, 60 s): statuses, images lost, memory growth.
+# Bounded load against a running `make serve` (16 clients, 60 s after 10 s of warm-up): statuses, images
+# lost, memory growth. Start the server with T2I_RATE_LIMIT_PER_MINUTE=0 to load the pipeline, not the limiter.
 load: install
 	$(PY) -m benchmarks.load --url http://$(HOST):$(PORT) --clients 16 --seconds 60 $(if $(KEY),--key $(KEY),)
 

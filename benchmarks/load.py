@@ -33,7 +33,39 @@ def rss_mib(name_part: str) -> float:
     return round(total / 1024**2, 1)
 
 
-def run(url: str, clients: int, seconds: float, key: str | None, max_requests: int) -> dict:
+def run(
+    url: str, clients: int, seconds: float, key: str | None, max_requests: int, warmup_s: float = 0.0
+) -> dict:
+    """`warmup_s` of the same load first, unmeasured, so that memory growth excludes first-use allocations
+    (onnxruntime arenas for new batch sizes, caches)."""
+    _wait_ready(url)
+    if warmup_s > 0:
+        _load(url, clients, warmup_s, key, max_requests)
+    memory_before = _memory()
+    result = _load(url, clients, seconds, key, max_requests)
+    result["memory_mib_before"] = memory_before
+    result["memory_mib_after"] = _memory()
+    result["warmup_s"] = warmup_s
+    return result
+
+
+def _wait_ready(url: str, timeout_s: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{url} is not ready after {timeout_s:.0f} s")
+
+
+def _memory() -> dict[str, float]:
+    return {"frontend": rss_mib("-m frontend"), "triton": rss_mib("tritonserver") + rss_mib("backend_stub")}
+
+
+def _load(url: str, clients: int, seconds: float, key: str | None, max_requests: int) -> dict:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     statuses: Counter[int] = Counter()
     latencies: list[float] = []
@@ -60,11 +92,11 @@ def run(url: str, clients: int, seconds: float, key: str | None, max_requests: i
                     if response.status_code == 200:
                         latencies.append(time.monotonic() - started)
                         answered.append(response.headers["x-image-id"])
+                if response.status_code in (429, 503):
+                    # A well-behaved client: wait as told, within the run's time.
+                    wait = float(response.headers.get("retry-after", "1"))
+                    time.sleep(max(0.0, min(wait, deadline - time.monotonic())))
 
-    memory_before = {
-        "frontend": rss_mib("-m frontend"),
-        "triton": rss_mib("tritonserver") + rss_mib("backend_stub"),
-    }
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     started = time.monotonic()
     for thread in threads:
@@ -72,10 +104,6 @@ def run(url: str, clients: int, seconds: float, key: str | None, max_requests: i
     for thread in threads:
         thread.join()
     wall = time.monotonic() - started
-    memory_after = {
-        "frontend": rss_mib("-m frontend"),
-        "triton": rss_mib("tritonserver") + rss_mib("backend_stub"),
-    }
 
     lost = []
     with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
@@ -91,8 +119,6 @@ def run(url: str, clients: int, seconds: float, key: str | None, max_requests: i
         "images_lost": len(lost),
         "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
         "latency_p95_s": round(sorted(latencies)[int(0.95 * (len(latencies) - 1))], 3) if latencies else None,
-        "memory_mib_before": memory_before,
-        "memory_mib_after": memory_after,
         "ok": not lost and not errors and set(statuses) <= ACCEPTABLE,
     }
 
@@ -106,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--max-requests", type=int, default=1000, help="per client, a bound beside the time")
     parser.add_argument("--key", help="API key, if the server has keys")
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds of unmeasured load first")
     args = parser.parse_args(argv)
-    result = run(args.url, args.clients, args.seconds, args.key, args.max_requests)
+    result = run(args.url, args.clients, args.seconds, args.key, args.max_requests, args.warmup)
     print(json.dumps(result, indent=2))
     return 0 if result["ok"] else 1
 
