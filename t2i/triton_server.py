@@ -108,8 +108,10 @@ class TritonServer:
         metrics_port: int | None = None,
         work_dir: Path = PROJECT_ROOT / "var",
         log_file: Path | None = None,
+        env: dict[str, str] | None = None,
     ):
         self.model_repository = model_repository.resolve()
+        self.env = env or {}
         self.grpc_port = grpc_port
         self.metrics_port = metrics_port
         self.work_dir = work_dir
@@ -151,7 +153,7 @@ class TritonServer:
         logger.info("starting tritonserver on %s", self.url)
         self.process = subprocess.Popen(
             self.command(),
-            env=server_environment(),
+            env=server_environment() | self.env,
             stdout=out,
             stderr=subprocess.STDOUT if out else None,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,

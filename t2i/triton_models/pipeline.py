@@ -7,6 +7,7 @@ network models called through BLS, and one response per request, an error respon
 from __future__ import annotations
 
 import json
+import os
 import traceback
 from collections import defaultdict
 from collections.abc import Callable
@@ -50,6 +51,7 @@ class TritonPythonModel:
         scheduler_file = version_dir / contract.SCHEDULER_DIRNAME / "scheduler_config.json"
         scheduler_config = json.loads(scheduler_file.read_text())
         self.pipeline = DenoisingPipeline(BlsNetworks(), tokenizer, scheduler_config, metadata)
+        self.fault_prompt = os.environ.get("T2I_FAULT_INJECTION_PROMPT", "")
         self.logger = pb_utils.Logger
         self.logger.log_info(f"pipeline ready for model {metadata.name!r}")
 
@@ -68,28 +70,45 @@ class TritonPythonModel:
             key = batch_key(prepared)
             groups[key if key is not None else ("alone", index)].append((index, prepared))
         for members in groups.values():
-            try:
-                images = self.pipeline.generate_batch(
-                    [request for _, request in members],
-                    cancelled=_all_cancelled([requests[i] for i, _ in members]),
-                )
-                for (index, _), request_images in zip(members, images, strict=True):
-                    tensor = pb_utils.Tensor("images", request_images[None])
-                    responses[index] = pb_utils.InferenceResponse(output_tensors=[tensor])
-            except GenerationCancelled:
-                self.logger.log_info(f"pipeline batch of {len(members)} cancelled by its clients")
-                for index, _ in members:
-                    responses[index] = pb_utils.InferenceResponse(
-                        error=pb_utils.TritonError("cancelled by the client", pb_utils.TritonError.CANCELLED)
-                    )
-            except Exception:
-                # Logged in full here; clients get no internals. The instance stays up for the next batch.
-                self.logger.log_error(f"pipeline batch of {len(members)} failed:\n{traceback.format_exc()}")
-                for index, _ in members:
-                    responses[index] = pb_utils.InferenceResponse(
-                        error=pb_utils.TritonError("image generation failed inside the pipeline model")
-                    )
+            self.run_group(requests, members, responses)
         return responses
+
+    def run_group(
+        self, requests: list, members: list[tuple[int, GenerationRequest]], responses: list
+    ) -> None:
+        """One batch; if it fails, each member alone, so a request that breaks the pipeline fails by
+        itself instead of taking the requests batched with it down too."""
+        try:
+            self.check_fault_injection(members)
+            images = self.pipeline.generate_batch(
+                [request for _, request in members],
+                cancelled=_all_cancelled([requests[i] for i, _ in members]),
+            )
+            for (index, _), request_images in zip(members, images, strict=True):
+                tensor = pb_utils.Tensor("images", request_images[None])
+                responses[index] = pb_utils.InferenceResponse(output_tensors=[tensor])
+        except GenerationCancelled:
+            self.logger.log_info(f"pipeline batch of {len(members)} cancelled by its clients")
+            for index, _ in members:
+                responses[index] = pb_utils.InferenceResponse(
+                    error=pb_utils.TritonError("cancelled by the client", pb_utils.TritonError.CANCELLED)
+                )
+        except Exception:
+            if len(members) > 1:
+                for member in members:
+                    self.run_group(requests, [member], responses)
+                return
+            # Logged in full here; clients get no internals. The instance stays up for the next request.
+            self.logger.log_error(f"pipeline request failed:\n{traceback.format_exc()}")
+            responses[members[0][0]] = pb_utils.InferenceResponse(
+                error=pb_utils.TritonError("image generation failed inside the pipeline model")
+            )
+
+    def check_fault_injection(self, members: list[tuple[int, GenerationRequest]]) -> None:
+        """Tests make the model fail on purpose: T2I_FAULT_INJECTION_PROMPT names a prompt that raises
+        here, inside the model, the way a real bug would. Unset (always, outside tests) it does nothing."""
+        if self.fault_prompt and any(request.prompt == self.fault_prompt for _, request in members):
+            raise RuntimeError("injected fault (T2I_FAULT_INJECTION_PROMPT)")
 
 
 def _all_cancelled(group: list) -> Callable[[], bool]:

@@ -18,6 +18,8 @@ from frontend.process import frontend_process
 from t2i.triton_server import TritonServer
 
 URL_SECRET = "e2e-url-secret-" + "x" * 32
+# The pipeline model raises inside on this prompt (T2I_FAULT_INJECTION_PROMPT), to test real failures.
+FAULT_PROMPT = "__t2i_injected_fault__"
 
 
 def free_port() -> int:
@@ -29,7 +31,13 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def triton_server(tiny_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
     work_dir = tmp_path_factory.mktemp("triton")
-    server = TritonServer(tiny_repository, free_port(), work_dir=work_dir, log_file=work_dir / "triton.log")
+    server = TritonServer(
+        tiny_repository,
+        free_port(),
+        work_dir=work_dir,
+        log_file=work_dir / "triton.log",
+        env={"T2I_FAULT_INJECTION_PROMPT": FAULT_PROMPT},
+    )
     try:
         with server:
             yield server

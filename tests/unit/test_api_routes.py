@@ -307,3 +307,16 @@ def test_styles_usage_metrics_and_docs(client: TestClient) -> None:
         name = request_schema["$ref"].split("/")[-1]
         assert schema["components"]["schemas"][name]["examples"], path
     assert client.get("/docs").status_code == 200
+
+
+def test_reference_over_the_byte_cap_is_413(tmp_path: Path, triton: FakeTriton) -> None:
+    with make_client(tmp_path, triton, reference_max_bytes=1000) as client:
+        noisy = io.BytesIO()  # 64x64 of noise: ~12 KB of PNG, over the 1000-byte cap
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
+            noisy, "PNG"
+        )
+        big = "data:image/png;base64," + base64.b64encode(noisy.getvalue()).decode()
+        response = client.post("/images/tti", json={"prompt": "x", "reference_images": [big]})
+        assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
+        assert response.json()["error"]["param"] == "reference_images[0]"
+        assert triton.requests == []
