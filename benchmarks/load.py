@@ -20,6 +20,8 @@ from collections import Counter
 import httpx
 import psutil
 
+from frontend.process import poll_until_ok
+
 ACCEPTABLE = {200, 429, 503}
 
 
@@ -38,7 +40,8 @@ def run(
 ) -> dict:
     """`warmup_s` of the same load first, unmeasured, so that memory growth excludes first-use allocations
     (onnxruntime arenas for new batch sizes, caches)."""
-    _wait_ready(url)
+    if not poll_until_ok(f"{url}/readyz", timeout=180):
+        raise SystemExit(f"{url} is not ready after 180 s")
     if warmup_s > 0:
         _load(url, clients, warmup_s, key, max_requests)
     memory_before = _memory()
@@ -47,18 +50,6 @@ def run(
     result["memory_mib_after"] = _memory()
     result["warmup_s"] = warmup_s
     return result
-
-
-def _wait_ready(url: str, timeout_s: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} is not ready after {timeout_s:.0f} s")
 
 
 def _memory() -> dict[str, float]:

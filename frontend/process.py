@@ -13,19 +13,25 @@ from pathlib import Path
 import httpx
 
 
-def wait_healthy(process: subprocess.Popen, url: str, timeout: float = 60.0) -> None:
-    """Poll /healthz; fail early if the process died."""
+def poll_until_ok(url: str, timeout: float, process: subprocess.Popen | None = None) -> bool:
+    """GET `url` until it answers 200 (True) or `timeout` passes (False); fail early if `process` died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise RuntimeError(f"frontend exited with code {process.returncode}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
-                return
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return True
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"frontend not healthy after {timeout} s")
+    return False
+
+
+def wait_healthy(process: subprocess.Popen, url: str, timeout: float = 60.0) -> None:
+    """Poll /healthz; fail early if the process died."""
+    if not poll_until_ok(f"{url}/healthz", timeout, process):
+        raise RuntimeError(f"frontend not healthy after {timeout} s")
 
 
 @contextmanager

@@ -15,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from frontend.process import frontend_process
+from frontend.process import frontend_process, poll_until_ok
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e
@@ -34,15 +34,7 @@ def triton_processes(model_repository: Path) -> list[psutil.Process]:
 
 
 def wait_ready(url: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    return False
+    return poll_until_ok(f"{url}/readyz", timeout)
 
 
 def test_triton_killed_mid_request_then_restarted(tiny_repository: Path, tmp_path: Path) -> None:
