@@ -43,7 +43,7 @@ test-e2e: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy t2i export frontend
+	$(PY) -m mypy t2i export frontend benchmarks
 
 format: install
 	$(PY) -m ruff check --fix .
