@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.systems import GUIDANCE, NEGATIVE, PROMPT, Workload, internal_request, load_pipeline
+from benchmarks.systems import Workload, diffusers_images, internal_request, load_pipeline
 from export.components import build_preset
 from t2i.tensorrt_networks import TensorRTNetworks
 
@@ -32,40 +32,19 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
 
 
-def diffusers_images(
+def timed_diffusers(
     preset: str, workload: Workload, dtype: torch.dtype, repeats: int
 ) -> tuple[np.ndarray, list]:
-    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
-
-    c = build_preset(preset)
-    pipe = StableDiffusionPipeline(
-        vae=c.vae,
-        text_encoder=c.text_encoder,
-        tokenizer=c.tokenizer,
-        unet=c.unet,
-        scheduler=EulerDiscreteScheduler.from_config(c.scheduler_config),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    ).to("cuda", dtype)
-    pipe.set_progress_bar_config(disable=True)
-    times, images = [], None
+    """diffusers on the GPU in `dtype`: the last images, and the times after one warm-up run."""
+    pipeline = build_preset(preset).diffusers_pipeline().to("cuda", dtype)
+    times, images = [], np.empty(0)
     for _ in range(repeats + 1):
         torch.cuda.synchronize()
         started = time.perf_counter()
-        images = pipe(
-            PROMPT,
-            negative_prompt=NEGATIVE,
-            height=workload.size,
-            width=workload.size,
-            num_inference_steps=workload.steps,
-            guidance_scale=GUIDANCE,
-            generator=torch.Generator().manual_seed(workload.seed),
-            output_type="np",
-        ).images
+        images = diffusers_images(pipeline, workload)
         torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
-    return (np.asarray(images) * 255).round().astype(np.uint8), times[1:]
+    return images, times[1:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         trt_images = pipeline(internal_request(workload))
         trt_times.append(time.perf_counter() - started)
-    reference, _ = diffusers_images(args.preset, workload, torch.float32, 0)
-    _, fp16_times = diffusers_images(args.preset, workload, torch.float16, args.repeats)
+    reference, _ = timed_diffusers(args.preset, workload, torch.float32, 0)
+    _, fp16_times = timed_diffusers(args.preset, workload, torch.float16, args.repeats)
     value = psnr(trt_images, reference)
     result = {
         "gpu": torch.cuda.get_device_name(),

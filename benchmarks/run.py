@@ -94,8 +94,6 @@ def stage_breakdown(loop: OnnxRuntimeLoop, workload: Workload, end_to_end: dict[
     unet_steps = seconds["unet"]
     text = sum(seconds["text_encoder"])
     vae = sum(seconds["vae_decoder"])
-    image = np.random.default_rng(0).integers(0, 255, (workload.size, workload.size, 3), dtype=np.uint8)
-    png = [_timed(lambda: encode_image(image, workload.size, workload.size, "png")) for _ in range(5)]
     p50 = {name: values["p50_s"] for name, values in end_to_end.items()}
     return {
         "text_encoder_s": round(text, 4),
@@ -104,24 +102,27 @@ def stage_breakdown(loop: OnnxRuntimeLoop, workload: Workload, end_to_end: dict[
         "vae_decode_s": round(vae, 4),
         "loop_overhead_s": round(loop_total - text - sum(unet_steps) - vae, 4),
         "bls_overhead_per_step_s": round((p50["Triton gRPC"] - p50["onnxruntime loop"]) / workload.steps, 4),
-        "png_encode_s": round(statistics.median(png), 4),
-        # Noisy for long generations; the dedicated 1-step measurement (frontend_overhead) is the figure.
-        "frontend_overhead_s": round(p50["REST frontend"] - p50["Triton gRPC"] - statistics.median(png), 4),
+        # REST minus gRPC is drowned in generation noise here; see frontend_overhead (1-step requests).
+        "png_encode_s": round(png_encode_seconds(workload.size), 4),
     }
 
 
-def _timed(function: object) -> float:
-    started = time.perf_counter()
-    function()  # type: ignore[operator]
-    return time.perf_counter() - started
+def png_encode_seconds(size: int, repeats: int = 9) -> float:
+    """Median time to encode a size x size noise image as the frontend does (a worst case for PNG)."""
+    image = np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        encode_image(image, size, size, "png")
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def frontend_overhead(rest: RestFrontend, grpc: TritonGrpc, repeats: int) -> dict:
     """REST minus gRPC for a 1-step request, where generation noise is small; PNG encoding excluded."""
     workload = Workload(size=256, steps=1)
     result = measure([grpc, rest], workload, repeats, "frontend overhead")
-    image = np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)
-    png = statistics.median(_timed(lambda: encode_image(image, 256, 256, "png")) for _ in range(9))
+    png = png_encode_seconds(workload.size)
     pairs = zip(result["REST frontend"]["raw_s"], result["Triton gRPC"]["raw_s"], strict=True)
     overhead = [rest - grpc - png for rest, grpc in pairs]
     return {

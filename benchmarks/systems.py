@@ -5,23 +5,20 @@ gRPC, and this project through the REST frontend."""
 from __future__ import annotations
 
 import base64
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 import numpy as np
 import torch
 import tritonclient.grpc as grpcclient
-from transformers import CLIPTokenizer
 from tritonclient.utils import np_to_triton_dtype
 
 from export.components import Components
 from t2i import contract
-from t2i.contract import ModelMetadata
-from t2i.denoise import DenoisingPipeline
+from t2i.denoise import DenoisingPipeline, Networks
 from t2i.onnx_networks import OnnxNetworks
 from t2i.pipeline_io import images_from_output, request_to_inputs
 from t2i.request import GenerationRequest
@@ -44,14 +41,8 @@ class System(Protocol):
     def run(self, workload: Workload) -> None: ...
 
 
-def load_pipeline(repository: Path, networks: object) -> DenoisingPipeline:
-    version_dir = repository / contract.PIPELINE.name / "1"
-    return DenoisingPipeline(
-        networks,  # type: ignore[arg-type]
-        CLIPTokenizer.from_pretrained(version_dir / contract.TOKENIZER_DIRNAME),
-        json.loads((version_dir / contract.SCHEDULER_DIRNAME / "scheduler_config.json").read_text()),
-        ModelMetadata.load(version_dir / contract.METADATA_FILENAME),
-    )
+def load_pipeline(repository: Path, networks: Networks) -> DenoisingPipeline:
+    return DenoisingPipeline.from_version_dir(repository / contract.PIPELINE.name / "1", networks)
 
 
 def internal_request(workload: Workload) -> GenerationRequest:
@@ -67,6 +58,22 @@ def internal_request(workload: Workload) -> GenerationRequest:
     )
 
 
+def diffusers_images(pipeline: Any, workload: Workload) -> np.ndarray:
+    """The workload through diffusers' own pipeline: uint8 [1, H, W, 3]."""
+    with torch.inference_mode():
+        images = pipeline(
+            PROMPT,
+            negative_prompt=NEGATIVE,
+            height=workload.size,
+            width=workload.size,
+            num_inference_steps=workload.steps,
+            guidance_scale=GUIDANCE,
+            generator=torch.Generator().manual_seed(workload.seed),
+            output_type="np",
+        ).images
+    return (np.asarray(images) * 255).round().astype(np.uint8)
+
+
 class DiffusersPyTorch:
     name = "diffusers PyTorch"
 
@@ -74,17 +81,7 @@ class DiffusersPyTorch:
         self.pipeline = components.diffusers_pipeline()
 
     def run(self, workload: Workload) -> None:
-        with torch.inference_mode():
-            self.pipeline(
-                PROMPT,
-                negative_prompt=NEGATIVE,
-                height=workload.size,
-                width=workload.size,
-                num_inference_steps=workload.steps,
-                guidance_scale=GUIDANCE,
-                generator=torch.Generator().manual_seed(workload.seed),
-                output_type="np",
-            )
+        diffusers_images(self.pipeline, workload)
 
 
 class TimedNetworks(OnnxNetworks):

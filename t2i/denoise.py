@@ -6,8 +6,10 @@ onnxruntime sessions. Its structure follows diffusers' `StableDiffusionPipeline.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -100,6 +102,20 @@ class DenoisingPipeline:
         self.tokenizer = tokenizer
         self.scheduler_config = scheduler_config
         self.metadata = metadata
+
+    @classmethod
+    def from_version_dir(cls, version_dir: Path, networks: Networks) -> DenoisingPipeline:
+        """The pipeline of an exported model: `<repository>/pipeline/1/` holds tokenizer, scheduler config
+        and metadata; `networks` runs the four networks (BLS, onnxruntime, TensorRT)."""
+        from transformers import CLIPTokenizer
+
+        scheduler_file = version_dir / contract.SCHEDULER_DIRNAME / "scheduler_config.json"
+        return cls(
+            networks,
+            CLIPTokenizer.from_pretrained(version_dir / contract.TOKENIZER_DIRNAME),
+            json.loads(scheduler_file.read_text()),
+            ModelMetadata.load(version_dir / contract.METADATA_FILENAME),
+        )
 
     def __call__(self, request: GenerationRequest) -> np.ndarray:
         """Generate `request.num_images` images as uint8 [N, height, width, 3]."""

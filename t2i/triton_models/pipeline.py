@@ -6,7 +6,6 @@ network models called through BLS, and one response per request, an error respon
 
 from __future__ import annotations
 
-import json
 import os
 import traceback
 from collections import defaultdict
@@ -15,10 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-from transformers import CLIPTokenizer
 
-from t2i import contract
-from t2i.contract import ModelMetadata, ModelSpec
+from t2i.contract import ModelSpec
 from t2i.denoise import DenoisingPipeline, GenerationCancelled, NetworksBySpec, batch_key
 from t2i.pipeline_io import request_from_inputs
 from t2i.request import GenerationRequest, InvalidRequest
@@ -46,11 +43,8 @@ class BlsNetworks(NetworksBySpec):
 class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         version_dir = Path(args["model_repository"]) / args["model_version"]
-        metadata = ModelMetadata.load(version_dir / contract.METADATA_FILENAME)
-        tokenizer = CLIPTokenizer.from_pretrained(version_dir / contract.TOKENIZER_DIRNAME)
-        scheduler_file = version_dir / contract.SCHEDULER_DIRNAME / "scheduler_config.json"
-        scheduler_config = json.loads(scheduler_file.read_text())
-        self.pipeline = DenoisingPipeline(BlsNetworks(), tokenizer, scheduler_config, metadata)
+        self.pipeline = DenoisingPipeline.from_version_dir(version_dir, BlsNetworks())
+        metadata = self.pipeline.metadata
         self.fault_prompt = os.environ.get("T2I_FAULT_INJECTION_PROMPT", "")
         self.logger = pb_utils.Logger
         self.logger.log_info(f"pipeline ready for model {metadata.name!r}")

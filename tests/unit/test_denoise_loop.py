@@ -3,17 +3,14 @@ diffusers PyTorch pipeline on the same weights."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from transformers import CLIPTokenizer
 
 from export.components import build_preset
 from t2i import contract
-from t2i.contract import ModelMetadata
 from t2i.denoise import DenoisingPipeline, GenerationCancelled
 from t2i.onnx_networks import OnnxNetworks
 from t2i.request import GenerationRequest, InvalidRequest
@@ -21,12 +18,8 @@ from t2i.request import GenerationRequest, InvalidRequest
 
 @pytest.fixture(scope="module")
 def pipeline(tiny_repository: Path) -> DenoisingPipeline:
-    version_dir = tiny_repository / "pipeline" / "1"
-    return DenoisingPipeline(
-        OnnxNetworks(tiny_repository),
-        CLIPTokenizer.from_pretrained(version_dir / contract.TOKENIZER_DIRNAME),
-        json.loads((version_dir / "scheduler" / "scheduler_config.json").read_text()),
-        ModelMetadata.load(version_dir / contract.METADATA_FILENAME),
+    return DenoisingPipeline.from_version_dir(
+        tiny_repository / "pipeline" / "1", OnnxNetworks(tiny_repository)
     )
 
 
