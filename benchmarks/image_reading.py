@@ -1,0 +1,130 @@
+"""Read back what a `shapes` image shows, from its pixels alone: background colour, shape colour, which shape,
+and where it sits. The prompt-following evaluation compares this reading with what the prompt asked for.
+
+- Background: the most common named colour along the image border (shapes keep a margin from it).
+- Shape region: pixels far from the background's colour; its colour is the most common named colour of
+  its inner pixels (one pixel in from the edge, where anti-aliasing and VAE blur mix the two colours).
+- Shape: the template (circle, square, triangle, star) whose outline, fitted to the region's bounding box,
+  overlaps the region best (intersection over union).
+- Position: the centre of the best template (where the dataset put the shape's centre), compared with the
+  image centre: more than 5% of the side away counts as left/right or top/bottom.
+
+The reader is checked on the dataset's own renders (tests, and each evaluation run reports it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from training.shapes import COLOURS, POSITIONS, SHAPES, shape_polygon
+
+PALETTE_NAMES = tuple(COLOURS)
+PALETTE = np.array([COLOURS[name] for name in PALETTE_NAMES], dtype=np.float32)
+BORDER = 3  # pixels of border read as background
+FOREGROUND_DISTANCE = 80.0  # RGB distance from the background colour that counts as shape...
+# ...or less, for background colours that have a close neighbour in the palette (orange and yellow).
+NEIGHBOUR_FRACTION = 0.5
+OFF_CENTRE = 0.05  # fraction of the side: closer to the centre than this is "in the middle"
+MIN_SHAPE_PIXELS = 20  # fewer: no shape was drawn
+
+
+@dataclass(frozen=True)
+class Reading:
+    background: str
+    colour: str | None  # None: no shape found
+    shape: str | None
+    position: str | None  # a key of training.shapes.POSITIONS
+    shape_iou: float = 0.0
+
+
+def nearest_colours(pixels: np.ndarray) -> np.ndarray:
+    """Index into PALETTE of the nearest named colour for each RGB row of `pixels`."""
+    distances = ((pixels[:, None, :].astype(np.float32) - PALETTE[None]) ** 2).sum(axis=-1)
+    return distances.argmin(axis=1)
+
+
+def most_common_colour(pixels: np.ndarray) -> str:
+    counts = np.bincount(nearest_colours(pixels), minlength=len(PALETTE))
+    return PALETTE_NAMES[int(counts.argmax())]
+
+
+def erode(mask: np.ndarray) -> np.ndarray:
+    """One-pixel erosion (4-neighbourhood)."""
+    inner = mask.copy()
+    inner[1:, :] &= mask[:-1, :]
+    inner[:-1, :] &= mask[1:, :]
+    inner[:, 1:] &= mask[:, :-1]
+    inner[:, :-1] &= mask[:, 1:]
+    return inner
+
+
+def template_mask(
+    shape: str, box: tuple[float, float, float, float], side: int
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """`shape` drawn so that its own bounding box fills `box` (x0, y0, x1, y1) as well as it can, and
+    where the shape's centre then is (triangles and stars are not centred in their bounding box)."""
+    polygon = shape_polygon(shape, 0.0, 0.0, 1.0)
+    if polygon is None:  # circle
+        polygon = [(np.cos(a), np.sin(a)) for a in np.linspace(0, 2 * np.pi, 64, endpoint=False)]
+    xs, ys = np.array([p[0] for p in polygon]), np.array([p[1] for p in polygon])
+    x0, y0, x1, y1 = box
+    # One scale for both axes: the aspect ratio of the region is part of what tells shapes apart.
+    scale = ((x1 - x0) / np.ptp(xs) + (y1 - y0) / np.ptp(ys)) / 2
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    mid_x, mid_y = (xs.max() + xs.min()) / 2, (ys.max() + ys.min()) / 2
+    points = [(cx + (x - mid_x) * scale, cy + (y - mid_y) * scale) for x, y in zip(xs, ys, strict=True)]
+    image = Image.new("L", (side, side), 0)
+    ImageDraw.Draw(image).polygon(points, fill=255)
+    return np.asarray(image) > 127, (cx - mid_x * scale, cy - mid_y * scale)
+
+
+def classify_shape(mask: np.ndarray) -> tuple[str, float, tuple[float, float]]:
+    """The best-fitting shape, its IoU with the region and its centre."""
+    ys, xs = np.nonzero(mask)
+    box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+    best: tuple[str, float, tuple[float, float]] = (SHAPES[0], -1.0, (0.0, 0.0))
+    for shape in SHAPES:
+        template, centre = template_mask(shape, box, mask.shape[0])
+        iou = float((template & mask).sum() / max(1, (template | mask).sum()))
+        if iou > best[1]:
+            best = (shape, iou, centre)
+    return best
+
+
+def position_name(centre: tuple[float, float], side: int) -> str:
+    def place(value: float) -> int:
+        offset = value / side - 0.5
+        return 0 if abs(offset) <= OFF_CENTRE else (1 if offset > 0 else -1)
+
+    cell = (place(centre[0]), place(centre[1]))
+    return next(name for name, where in POSITIONS.items() if where == cell)
+
+
+def read_image(image: np.ndarray) -> Reading:
+    """What `image` (uint8 [H, W, 3], square; resized to 128 if it is not) shows."""
+    if image.shape[0] != 128 or image.shape[1] != 128:
+        image = np.asarray(Image.fromarray(image).resize((128, 128), Image.Resampling.BILINEAR))
+    pixels = image.astype(np.float32)
+    border = np.concatenate(
+        [
+            pixels[:BORDER].reshape(-1, 3),
+            pixels[-BORDER:].reshape(-1, 3),
+            pixels[:, :BORDER].reshape(-1, 3),
+            pixels[:, -BORDER:].reshape(-1, 3),
+        ]
+    )
+    background = most_common_colour(border)
+    background_rgb = np.median(border[nearest_colours(border) == PALETTE_NAMES.index(background)], axis=0)
+    others = np.delete(PALETTE, PALETTE_NAMES.index(background), axis=0)
+    nearest_other = float(np.sqrt(((others - PALETTE[PALETTE_NAMES.index(background)]) ** 2).sum(-1)).min())
+    threshold = min(FOREGROUND_DISTANCE, NEIGHBOUR_FRACTION * nearest_other)
+    mask = np.sqrt(((pixels - background_rgb) ** 2).sum(axis=-1)) > threshold
+    if mask.sum() < MIN_SHAPE_PIXELS:
+        return Reading(background, None, None, None)
+    inner = erode(mask)
+    colour = most_common_colour(pixels[inner if inner.sum() >= MIN_SHAPE_PIXELS // 2 else mask])
+    shape, iou, centre = classify_shape(mask)
+    return Reading(background, colour, shape, position_name(centre, mask.shape[0]), iou)
