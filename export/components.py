@@ -194,8 +194,14 @@ def build_preset(name: str, seed: int = 0) -> Components:
     )
 
 
+# Optional file in a checkpoint folder: the serving defaults its authors tuned (steps, guidance).
+SERVING_DEFAULTS_FILENAME = "serving_defaults.json"
+SERVING_DEFAULT_KEYS = ("default_steps", "hd_steps", "default_guidance_scale")
+
+
 def load_checkpoint(folder: Path, name: str | None = None) -> Components:
-    """A local diffusers-format SD 1.x / 2.x folder (model_index.json, text_encoder/, tokenizer/, ...)."""
+    """A local diffusers-format SD 1.x / 2.x folder (model_index.json, text_encoder/, tokenizer/, ...).
+    Weights stored in FP16 are loaded as FP32: export traces and verifies in FP32 on the CPU."""
     missing = [
         part
         for part in ("model_index.json", "text_encoder", "tokenizer", "unet", "vae", "scheduler")
@@ -204,12 +210,18 @@ def load_checkpoint(folder: Path, name: str | None = None) -> Components:
     if missing:
         raise FileNotFoundError(f"{folder} is not a diffusers Stable Diffusion folder: missing {missing}")
     scheduler_config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+    defaults_file = folder / SERVING_DEFAULTS_FILENAME
+    defaults = json.loads(defaults_file.read_text()) if defaults_file.is_file() else {}
+    unknown = set(defaults) - set(SERVING_DEFAULT_KEYS)
+    if unknown:
+        raise ValueError(f"{defaults_file}: unknown keys {sorted(unknown)}; allowed: {SERVING_DEFAULT_KEYS}")
     return Components(
         name=name or folder.resolve().name,
-        text_encoder=CLIPTextModel.from_pretrained(folder / "text_encoder").eval(),
-        unet=UNet2DConditionModel.from_pretrained(folder / "unet").eval(),
-        vae=AutoencoderKL.from_pretrained(folder / "vae").eval(),
+        text_encoder=CLIPTextModel.from_pretrained(folder / "text_encoder").float().eval(),
+        unet=UNet2DConditionModel.from_pretrained(folder / "unet").float().eval(),
+        vae=AutoencoderKL.from_pretrained(folder / "vae").float().eval(),
         tokenizer=CLIPTokenizer.from_pretrained(folder / "tokenizer"),
         scheduler_config=scheduler_config,
         random_weights=False,
+        **defaults,
     )

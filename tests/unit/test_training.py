@@ -1,0 +1,67 @@
+"""The training script on a toy budget: it writes a diffusers folder that export loads, logs its loss, and
+gives the same weights twice for the same seed."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from export.clip_vocab import build_clip_tokenizer
+from export.components import load_checkpoint
+from training.__main__ import parse_args
+from training.train import SERVING_DEFAULTS, TrainingConfig, train
+
+TOY = TrainingConfig(
+    images=8, vae_steps=2, vae_batch=2, unet_steps=3, unet_batch=4, warmup_steps=1, threads=1, seed=5
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():  # type: ignore[no-untyped-def]
+    with tempfile.TemporaryDirectory() as folder:
+        yield build_clip_tokenizer(Path(folder))
+
+
+def weights(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.safetensors"))}
+
+
+def test_toy_run_writes_a_checkpoint_that_export_loads(tmp_path: Path, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    threads = torch.get_num_threads()
+    train(TOY, tmp_path / "a", tokenizer, "python -m training --images 8")
+    assert torch.get_num_threads() == threads and not torch.are_deterministic_algorithms_enabled()
+
+    components = load_checkpoint(tmp_path / "a")
+    assert not components.random_weights
+    assert all(p.dtype == torch.float32 for p in components.unet.parameters())  # stored FP16, loaded FP32
+    assert components.default_steps == SERVING_DEFAULTS["default_steps"]
+    assert components.default_guidance_scale == SERVING_DEFAULTS["default_guidance_scale"]
+    metadata = components.metadata()
+    assert (metadata.native_width, metadata.latent_channels, metadata.vae_scale_factor) == (128, 4, 8)
+
+    log = json.loads((tmp_path / "a" / "training_log.json").read_text())
+    assert log["command"] == "python -m training --images 8"
+    assert log["config"]["unet_steps"] == 3
+    assert log["vae_scaling_factor"] == pytest.approx(components.vae.config.scaling_factor, rel=1e-3)
+
+    train(TOY, tmp_path / "b", tokenizer, "again")
+    first, second = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert set(first) == {
+        "text_encoder/model.safetensors",
+        "unet/diffusion_pytorch_model.safetensors",
+        "vae/diffusion_pytorch_model.safetensors",
+    }
+    assert first == second
+
+    train(TrainingConfig(**{**TOY.__dict__, "seed": 6}), tmp_path / "c", tokenizer, "another seed")
+    assert weights(tmp_path / "c") != first
+
+
+def test_command_line_flags_cover_the_whole_config() -> None:
+    config, output = parse_args(["--unet-steps", "7", "--caption-dropout", "0.2", "--output", "x"])
+    assert (config.unet_steps, config.caption_dropout, output) == (7, 0.2, Path("x"))
+    assert parse_args([])[0] == TrainingConfig()

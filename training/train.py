@@ -1,0 +1,295 @@
+"""Train the `shapes` model: first the VAE on the images, then the UNet and the text encoder together on the
+VAE's latents, as latent diffusion does. Deterministic given the seed and the thread count."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDPMScheduler, PNDMScheduler, StableDiffusionPipeline
+from diffusers.training_utils import EMAModel
+from tqdm import tqdm
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from export.components import SD_SCHEDULER_CONFIG, SERVING_DEFAULTS_FILENAME
+from training import architecture
+from training.shapes import Layout, render, training_layouts
+
+# Euler steps and guidance the model is served with by default (and evaluated with).
+SERVING_DEFAULTS = {"default_steps": 20, "hd_steps": 40, "default_guidance_scale": 5.0}
+
+
+@dataclass
+class TrainingConfig:
+    seed: int = 0
+    images: int = 8000
+    vae_steps: int = 1600
+    vae_batch: int = 16
+    vae_crop: int = 64  # the VAE is convolutional: crops teach it as well as whole images, 4x cheaper
+    vae_lr: float = 1e-3
+    vae_kl_weight: float = 1e-6
+    unet_steps: int = 4000
+    unet_batch: int = 32
+    unet_lr: float = 8e-4
+    warmup_steps: int = 200
+    caption_dropout: float = 0.1  # empty captions, so classifier-free guidance has an unconditional model
+    background_dropout: float = 0.15  # captions that leave the background unsaid
+    offset_noise: float = 0.1  # lets the model choose the mean colour instead of keeping the noise's
+    min_snr_gamma: float = 5.0
+    ema_decay: float = 0.999
+    threads: int = 2
+
+
+@dataclass
+class Dataset:
+    layouts: list[Layout]
+    images: torch.Tensor  # uint8 [N, 3, H, W]
+    input_ids: torch.Tensor  # int64 [N, 2, 77]: the caption with and without its background
+    empty_ids: torch.Tensor  # int64 [77]: the empty prompt, as the pipeline tokenizes it
+
+
+def tokenize(tokenizer: CLIPTokenizer, texts: list[str]) -> torch.Tensor:
+    """Exactly as the serving pipeline tokenizes prompts (t2i.denoise.DenoisingPipeline.encode_prompts)."""
+    return tokenizer(
+        texts,
+        padding="max_length",
+        max_length=tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids
+
+
+def make_dataset(config: TrainingConfig, tokenizer: CLIPTokenizer) -> Dataset:
+    layouts = list(training_layouts(config.images, config.seed))
+    images = np.stack([render(layout, architecture.NATIVE_SIZE) for layout in tqdm(layouts, desc="render")])
+    captions = [c for layout in layouts for c in (layout.caption(), layout.caption(with_background=False))]
+    ids = tokenize(tokenizer, captions).reshape(len(layouts), 2, -1)
+    return Dataset(
+        layouts, torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), ids, tokenize(tokenizer, [""])[0]
+    )
+
+
+def to_pixels(images: torch.Tensor) -> torch.Tensor:
+    return images.float() / 127.5 - 1.0
+
+
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def train_vae(
+    config: TrainingConfig, data: Dataset, generator: torch.Generator, log: Callable
+) -> AutoencoderKL:
+    vae = architecture.build_vae().train()
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine(s, config.vae_steps, config.warmup_steps)
+    )
+    side, crop = data.images.shape[-1], config.vae_crop
+    progress = tqdm(range(config.vae_steps), desc="VAE")
+    for step in progress:
+        index = torch.randint(len(data.images), (config.vae_batch,), generator=generator)
+        top, left = (int(v) for v in torch.randint(side - crop + 1, (2,), generator=generator))
+        pixels = to_pixels(data.images[index, :, top : top + crop, left : left + crop])
+        posterior = vae.encode(pixels).latent_dist
+        latents = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)
+        reconstruction = vae.decode(latents).sample
+        # L1 keeps flat colours and edges crisp; MSE punishes the odd wrong pixel. KL only keeps the
+        # latent space tame (LDM's weight), it is not meant to make it Gaussian.
+        loss = F.l1_loss(reconstruction, pixels) + F.mse_loss(reconstruction, pixels)
+        loss = loss + config.vae_kl_weight * posterior.kl().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        progress.set_postfix(loss=f"{loss.item():.4f}")
+        log("vae", step, loss.item())
+    return vae.eval()
+
+
+@torch.no_grad()
+def encode_latents(
+    vae: AutoencoderKL, images: torch.Tensor, batch: int = 64
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior mean and std of every image: the UNet phase samples from them each time it sees one."""
+    means, stds = [], []
+    for start in tqdm(range(0, len(images), batch), desc="encode latents"):
+        posterior = vae.encode(to_pixels(images[start : start + batch])).latent_dist
+        means.append(posterior.mean)
+        stds.append(posterior.std)
+    return torch.cat(means), torch.cat(stds)
+
+
+@torch.no_grad()
+def reconstruction_psnr(vae: AutoencoderKL, latent_mean: torch.Tensor, images: torch.Tensor) -> float:
+    decoded = vae.decode(latent_mean).sample.clamp(-1, 1)
+    mse = F.mse_loss((decoded + 1) * 127.5, images.float()).item()
+    return 10 * math.log10(255.0**2 / max(mse, 1e-10))
+
+
+def snr_weights(noise_scheduler: DDPMScheduler, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma loss weights for epsilon prediction (Hang et al. 2023): converges much faster."""
+    alphas_cumprod = noise_scheduler.alphas_cumprod[timesteps]
+    snr = alphas_cumprod / (1 - alphas_cumprod)
+    return torch.clamp(snr, max=gamma) / snr
+
+
+def train_denoiser(
+    config: TrainingConfig,
+    data: Dataset,
+    latent_mean: torch.Tensor,
+    latent_std: torch.Tensor,
+    scaling_factor: float,
+    generator: torch.Generator,
+    log: Callable,
+) -> tuple[Any, CLIPTextModel]:
+    unet = architecture.build_unet().train()
+    text_encoder = architecture.build_text_encoder().train()
+    parameters = list(unet.parameters()) + list(text_encoder.parameters())
+    optimizer = torch.optim.AdamW(parameters, lr=config.unet_lr, weight_decay=1e-2)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine(s, config.unet_steps, config.warmup_steps)
+    )
+    ema_unet = EMAModel(unet.parameters(), decay=config.ema_decay, use_ema_warmup=True, power=3 / 4)
+    ema_text = EMAModel(text_encoder.parameters(), decay=config.ema_decay, use_ema_warmup=True, power=3 / 4)
+    noise_scheduler = DDPMScheduler.from_config(SD_SCHEDULER_CONFIG)
+
+    progress = tqdm(range(config.unet_steps), desc="UNet + text encoder")
+    for step in progress:
+        index = torch.randint(len(latent_mean), (config.unet_batch,), generator=generator)
+        mean, std = latent_mean[index], latent_std[index]
+        latents = (mean + std * torch.randn(mean.shape, generator=generator)) * scaling_factor
+
+        # Captions: the full one, one without the background, or the empty prompt (guidance's unconditional).
+        draw = torch.rand(config.unet_batch, generator=generator)
+        variant = (draw < config.background_dropout).long()
+        input_ids = data.input_ids[index, variant]
+        input_ids[draw > 1 - config.caption_dropout] = data.empty_ids
+
+        noise = torch.randn(latents.shape, generator=generator)
+        noise += config.offset_noise * torch.randn((*latents.shape[:2], 1, 1), generator=generator)
+        timesteps = torch.randint(
+            noise_scheduler.config.num_train_timesteps, (config.unet_batch,), generator=generator
+        )
+        noisy = noise_scheduler.add_noise(latents, noise, timesteps)
+        encoder_hidden_states = text_encoder(input_ids)[0]
+        prediction = unet(noisy, timesteps, encoder_hidden_states).sample
+        per_sample = F.mse_loss(prediction, noise, reduction="none").mean(dim=(1, 2, 3))
+        loss = (per_sample * snr_weights(noise_scheduler, timesteps, config.min_snr_gamma)).mean()
+
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        schedule.step()
+        ema_unet.step(unet.parameters())
+        ema_text.step(text_encoder.parameters())
+        progress.set_postfix(loss=f"{loss.item():.4f}")
+        log("unet", step, loss.item())
+    # Sampling uses the averaged weights: much steadier than the last step's after a short run.
+    ema_unet.copy_to(unet.parameters())
+    ema_text.copy_to(text_encoder.parameters())
+    return unet.eval(), text_encoder.eval()
+
+
+class LossLog:
+    """Mean loss per phase over windows of `every` steps, for the training log kept with the weights."""
+
+    def __init__(self, every: int = 100):
+        self.every = every
+        self.window: dict[str, list[float]] = {}
+        self.curves: dict[str, list[tuple[int, float]]] = {}
+
+    def __call__(self, phase: str, step: int, loss: float) -> None:
+        window = self.window.setdefault(phase, [])
+        window.append(loss)
+        if len(window) == self.every:
+            self.curves.setdefault(phase, []).append((step + 1, round(float(np.mean(window)), 5)))
+            window.clear()
+
+
+@contextmanager
+def deterministic_torch(threads: int) -> Iterator[None]:
+    """Deterministic kernels and a fixed thread count (float sums depend on how work is split), restored
+    afterwards so that a caller in the same process (the tests) keeps its own settings."""
+    previous = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous[0])
+        torch.use_deterministic_algorithms(previous[1])
+
+
+def train(config: TrainingConfig, output: Path, tokenizer: CLIPTokenizer, command: str) -> None:
+    with deterministic_torch(config.threads):
+        _train(config, output, tokenizer, command)
+
+
+def _train(config: TrainingConfig, output: Path, tokenizer: CLIPTokenizer, command: str) -> None:
+    # Every random draw (data, crops, noise, timesteps, dropout) comes from this one generator.
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # weight initialisation
+    started = time.time()
+    log = LossLog()
+
+    data = make_dataset(config, tokenizer)
+    vae = train_vae(config, data, generator, log)
+    latent_mean, latent_std = encode_latents(vae, data.images)
+    psnr = reconstruction_psnr(vae, latent_mean[:256], data.images[:256])
+    print(f"VAE reconstruction PSNR {psnr:.1f} dB")
+    # Scale latents to unit variance as LDM does; the serving pipeline divides by it before decoding.
+    scaling_factor = float(1.0 / latent_mean.std())
+    vae.register_to_config(scaling_factor=scaling_factor)
+    unet, text_encoder = train_denoiser(config, data, latent_mean, latent_std, scaling_factor, generator, log)
+
+    save(output, vae, unet, text_encoder, tokenizer)
+    minutes = (time.time() - started) / 60
+    (output / "training_log.json").write_text(
+        json.dumps(
+            {
+                "command": command,
+                "config": asdict(config),
+                "minutes": round(minutes, 1),
+                "threads": config.threads,
+                "torch": torch.__version__,
+                "vae_scaling_factor": scaling_factor,
+                "vae_reconstruction_psnr_db": round(psnr, 2),
+                "loss": log.curves,
+            },
+            indent=1,
+        )
+    )
+    print(f"trained in {minutes:.1f} min; wrote {output}")
+
+
+def save(
+    output: Path, vae: AutoencoderKL, unet: Any, text_encoder: CLIPTextModel, tokenizer: CLIPTokenizer
+) -> None:
+    """A diffusers-format folder (safetensors, FP16 to keep the repository small; export loads it as FP32),
+    with the serving defaults that the prompt-following evaluation was run with."""
+    pipeline = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=PNDMScheduler.from_config(SD_SCHEDULER_CONFIG),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipeline.to(torch.float16).save_pretrained(output, safe_serialization=True)
+    (output / SERVING_DEFAULTS_FILENAME).write_text(json.dumps(SERVING_DEFAULTS, indent=1) + "\n")
