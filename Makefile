@@ -4,11 +4,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODEL_REPOSITORY ?= model_repository
-PRESET ?= tiny
+# The default model: trained on the shapes dataset (training/), committed under models/shapes. PRESET=tiny
+# (random weights) or MODEL=path/to/a/diffusers/folder serve something else.
+MODEL ?= models/shapes
+PRESET ?=
+EXPORT_SOURCE = $(if $(PRESET),--preset $(PRESET),--model $(MODEL))
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install model serve test test-unit test-e2e lint format export-sd15 bench bench-quick perf-analyzer load clean
+.PHONY: install model serve test test-unit test-e2e lint format train eval export-sd15 bench bench-quick perf-analyzer load clean
 
 install: $(STAMP)
 
@@ -25,7 +29,7 @@ model: install
 	@if [ -f $(MODEL_REPOSITORY)/pipeline/config.pbtxt ]; then \
 		echo "$(MODEL_REPOSITORY) already holds a model"; \
 	else \
-		$(PY) -m export --preset $(PRESET) --output $(MODEL_REPOSITORY); \
+		$(PY) -m export $(EXPORT_SOURCE) --output $(MODEL_REPOSITORY); \
 	fi
 
 serve: model
@@ -43,11 +47,20 @@ test-e2e: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy t2i export frontend benchmarks
+	$(PY) -m mypy t2i export frontend benchmarks training
 
 format: install
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
+
+# Retrain the default model: the exact command that produced models/shapes (about an hour on 2 cores).
+TRAIN_OUTPUT ?= models/shapes
+train: install
+	$(PY) -m training --output $(TRAIN_OUTPUT)
+
+# Prompt following of the default model: PyTorch and the Triton path, read back from the pixels.
+eval: install
+	$(PY) -m benchmarks.prompt_following --model $(MODEL)
 
 # Full-size SD 1.5 architecture (random weights, ~4 GB of ONNX with external data), then one UNet step
 # in onnxruntime. Not part of CI: needs ~15 GB of memory and several minutes.

@@ -2,8 +2,9 @@
 and where it sits. The prompt-following evaluation compares this reading with what the prompt asked for.
 
 - Background: the most common named colour along the image border (shapes keep a margin from it).
-- Shape region: pixels far from the background's colour; its colour is the most common named colour of
-  its inner pixels (one pixel in from the edge, where anti-aliasing and VAE blur mix the two colours).
+- Shape region: the largest connected region of pixels far from the background's colour (specks elsewhere
+  are ignored); its colour is the most common named colour of its inner pixels (one pixel in from the edge,
+  where anti-aliasing and VAE blur mix the two colours).
 - Shape: the template (circle, square, triangle, star) whose outline, fitted to the region's bounding box,
   overlaps the region best (intersection over union).
 - Position: the centre of the best template (where the dataset put the shape's centre), compared with the
@@ -14,6 +15,7 @@ The reader is checked on the dataset's own renders (tests, and each evaluation r
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +61,30 @@ def erode(mask: np.ndarray) -> np.ndarray:
     inner[:, 1:] &= mask[:, :-1]
     inner[:, :-1] &= mask[:, 1:]
     return inner
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected region of `mask`: the shape, without specks the VAE left elsewhere."""
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    height, width = mask.shape
+    best_label, best_size, label = 0, 0, 0
+    for start in zip(*np.nonzero(mask), strict=True):
+        if labels[start]:
+            continue
+        label += 1
+        labels[start] = label
+        queue, size = deque([start]), 0
+        while queue:
+            y, x = queue.popleft()
+            size += 1
+            for ny in (y - 1, y, y + 1):
+                for nx in (x - 1, x, x + 1):
+                    if 0 <= ny < height and 0 <= nx < width and mask[ny, nx] and not labels[ny, nx]:
+                        labels[ny, nx] = label
+                        queue.append((ny, nx))
+        if size > best_size:
+            best_label, best_size = label, size
+    return labels == best_label
 
 
 def template_mask(
@@ -122,6 +148,8 @@ def read_image(image: np.ndarray) -> Reading:
     nearest_other = float(np.sqrt(((others - PALETTE[PALETTE_NAMES.index(background)]) ** 2).sum(-1)).min())
     threshold = min(FOREGROUND_DISTANCE, NEIGHBOUR_FRACTION * nearest_other)
     mask = np.sqrt(((pixels - background_rgb) ** 2).sum(axis=-1)) > threshold
+    if mask.any():
+        mask = largest_component(mask)
     if mask.sum() < MIN_SHAPE_PIXELS:
         return Reading(background, None, None, None)
     inner = erode(mask)

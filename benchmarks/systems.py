@@ -116,12 +116,16 @@ class TritonGrpc:
         self.client = grpcclient.InferenceServerClient(url)
 
     def run(self, workload: Workload) -> None:
+        self.generate(internal_request(workload))
+
+    def generate(self, request: GenerationRequest) -> np.ndarray:
+        """The pipeline model called directly: uint8 [N, H, W, 3]."""
         inputs = []
-        for name, array in request_to_inputs(internal_request(workload)).items():
+        for name, array in request_to_inputs(request).items():
             tensor = grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
             tensor.set_data_from_numpy(array)
             inputs.append(tensor)
-        images_from_output(self.client.infer(contract.PIPELINE.name, inputs).as_numpy("images"))
+        return images_from_output(self.client.infer(contract.PIPELINE.name, inputs).as_numpy("images"))
 
 
 class RestFrontend:

@@ -147,7 +147,8 @@ class TritonServer:
     def start(self) -> None:
         if not (self.model_repository / contract.PIPELINE.name / "config.pbtxt").is_file():
             raise TritonStartError(
-                f"{self.model_repository} has no exported model: run `python -m export --preset tiny` first"
+                f"{self.model_repository} has no exported model: run `make model` "
+                "(or `python -m export --model models/shapes`) first"
             )
         out = open(self.log_file, "ab") if self.log_file else None  # noqa: SIM115 - owned by the process
         logger.info("starting tritonserver on %s", self.url)
