@@ -143,9 +143,10 @@ def read_image(image: np.ndarray) -> Reading:
         ]
     )
     background = most_common_colour(border)
-    background_rgb = np.median(border[nearest_colours(border) == PALETTE_NAMES.index(background)], axis=0)
-    others = np.delete(PALETTE, PALETTE_NAMES.index(background), axis=0)
-    nearest_other = float(np.sqrt(((others - PALETTE[PALETTE_NAMES.index(background)]) ** 2).sum(-1)).min())
+    index = PALETTE_NAMES.index(background)
+    background_rgb = np.median(border[nearest_colours(border) == index], axis=0)
+    others = np.delete(PALETTE, index, axis=0)
+    nearest_other = float(np.sqrt(((others - PALETTE[index]) ** 2).sum(-1)).min())
     threshold = min(FOREGROUND_DISTANCE, NEIGHBOUR_FRACTION * nearest_other)
     mask = np.sqrt(((pixels - background_rgb) ** 2).sum(axis=-1)) > threshold
     if mask.any():

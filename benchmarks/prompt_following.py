@@ -235,7 +235,7 @@ def caption_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 
 def grid_picture(entries: list[tuple[np.ndarray, str]], columns: int, path: Path, cell: int = 224) -> None:
-    """Images (upscaled from 128 with nearest neighbour, as served they are resized) with their prompts."""
+    """Images (resized with Lanczos, as the frontend resizes what it serves) with their prompts below."""
     font = caption_font(13)
     text_height = 50
     rows = (len(entries) + columns - 1) // columns

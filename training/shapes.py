@@ -132,30 +132,29 @@ def shape_polygon(shape: str, x: float, y: float, radius: float) -> list[tuple[f
     raise ValueError(f"unknown shape {shape!r}")
 
 
+def draw_shape(image: Image.Image, layout: Layout, fill: tuple[int, int, int] | int) -> None:
+    """Draw the shape of `layout` onto `image` (square), filled with `fill`."""
+    draw = ImageDraw.Draw(image)
+    x, y, radius = layout.centre_and_radius(image.width)
+    polygon = shape_polygon(layout.shape, x, y, radius)
+    if polygon is None:
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=fill)
+    else:
+        draw.polygon(polygon, fill=fill)
+
+
 def render(layout: Layout, side: int = 128) -> np.ndarray:
     """The image of `layout` as uint8 [side, side, 3], anti-aliased."""
     big = side * SUPERSAMPLE
     image = Image.new("RGB", (big, big), COLOURS[layout.background])
-    draw = ImageDraw.Draw(image)
-    x, y, radius = layout.centre_and_radius(big)
-    polygon = shape_polygon(layout.shape, x, y, radius)
-    if polygon is None:
-        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=COLOURS[layout.colour])
-    else:
-        draw.polygon(polygon, fill=COLOURS[layout.colour])
+    draw_shape(image, layout, COLOURS[layout.colour])
     return np.asarray(image.resize((side, side), Image.Resampling.BOX))
 
 
 def shape_mask(layout: Layout, side: int) -> np.ndarray:
     """Boolean [side, side]: where the shape of `layout` is (no anti-aliasing)."""
     image = Image.new("L", (side, side), 0)
-    draw = ImageDraw.Draw(image)
-    x, y, radius = layout.centre_and_radius(side)
-    polygon = shape_polygon(layout.shape, x, y, radius)
-    if polygon is None:
-        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
-    else:
-        draw.polygon(polygon, fill=255)
+    draw_shape(image, layout, 255)
     return np.asarray(image) > 127
 
 

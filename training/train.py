@@ -22,7 +22,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from export.components import SD_SCHEDULER_CONFIG, SERVING_DEFAULTS_FILENAME
 from training import architecture
-from training.shapes import Layout, render, training_layouts
+from training.shapes import render, training_layouts
 
 # Euler steps and guidance the model is served with by default (and evaluated with).
 SERVING_DEFAULTS = {"default_steps": 20, "hd_steps": 40, "default_guidance_scale": 5.0}
@@ -51,7 +51,6 @@ class TrainingConfig:
 
 @dataclass
 class Dataset:
-    layouts: list[Layout]
     images: torch.Tensor  # uint8 [N, 3, H, W]
     input_ids: torch.Tensor  # int64 [N, 2, 77]: the caption with and without its background
     empty_ids: torch.Tensor  # int64 [77]: the empty prompt, as the pipeline tokenizes it
@@ -74,7 +73,7 @@ def make_dataset(config: TrainingConfig, tokenizer: CLIPTokenizer) -> Dataset:
     captions = [c for layout in layouts for c in (layout.caption(), layout.caption(with_background=False))]
     ids = tokenize(tokenizer, captions).reshape(len(layouts), 2, -1)
     return Dataset(
-        layouts, torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), ids, tokenize(tokenizer, [""])[0]
+        torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), ids, tokenize(tokenizer, [""])[0]
     )
 
 
