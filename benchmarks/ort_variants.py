@@ -1,6 +1,6 @@
 """onnxruntime settings for one sd15 UNet step (256x256, guidance batch 2): which is fastest on this CPU.
 
-The serving default (`t2i.onnx_networks.create_session`: ORT_ENABLE_ALL, all cores, sequential) is kept
+The serving default (`t2i.onnx_session.create_session`: ORT_ENABLE_ALL, all cores, sequential) is kept
 only if it wins here. OpenVINO is not measured: its onnxruntime build replaces the onnxruntime package and
 cannot sit beside it in one environment.
 """

@@ -19,7 +19,8 @@ import onnxruntime as ort
 
 from t2i import contract
 from t2i.contract import ModelMetadata
-from t2i.onnx_networks import create_session, network_path
+from t2i.onnx_networks import network_path
+from t2i.onnx_session import create_session
 
 
 def unet_step_feeds(metadata: ModelMetadata, size: int) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ from torch import nn
 from export.components import Components
 from t2i import contract
 from t2i.contract import ModelSpec
-from t2i.onnx_networks import create_session
+from t2i.onnx_session import create_session
 
 # Protobuf's hard limit; larger models keep their weights in one external data file beside model.onnx.
 PROTOBUF_LIMIT = 2 * 1024**3

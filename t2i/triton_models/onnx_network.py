@@ -12,7 +12,7 @@ from pathlib import Path
 import triton_python_backend_utils as pb_utils
 
 from t2i import contract
-from t2i.onnx_networks import create_session
+from t2i.onnx_session import create_session
 
 
 class TritonPythonModel:
