@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from benchmarks.systems import Workload, diffusers_images, internal_request, load_pipeline
-from export.components import build_preset
+from export.presets import build_preset
 from t2i.tensorrt_networks import TensorRTNetworks
 
 # FP16 engines against an FP32 reference after 50 steps: images agree to within visible noise above this.

@@ -28,7 +28,9 @@ LEVELS = {
 
 
 def run(repository: Path, size: int, repeats: int) -> list[dict]:
-    metadata = ModelMetadata.load(repository / contract.PIPELINE.name / "1" / contract.METADATA_FILENAME)
+    metadata = ModelMetadata.load(
+        contract.version_dir(repository, contract.PIPELINE.name) / contract.METADATA_FILENAME
+    )
     feeds = unet_step_feeds(metadata, size)
     variants = [(level, threads, "0") for level in LEVELS for threads in (1, 0)] + [("all", 0, "1")]
     results = []

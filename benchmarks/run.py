@@ -35,7 +35,7 @@ from benchmarks.systems import (
     TritonGrpc,
     Workload,
 )
-from export.components import build_preset
+from export.presets import build_preset
 from frontend.generation import encode_image
 from frontend.process import frontend_process
 from t2i.triton_server import TritonServer

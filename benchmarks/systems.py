@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,7 +43,9 @@ class System(Protocol):
 
 
 def load_pipeline(repository: Path, networks: Networks) -> DenoisingPipeline:
-    return DenoisingPipeline.from_version_dir(repository / contract.PIPELINE.name / "1", networks)
+    return DenoisingPipeline.from_version_dir(
+        contract.version_dir(repository, contract.PIPELINE.name), networks
+    )
 
 
 def internal_request(workload: Workload) -> GenerationRequest:
@@ -89,11 +92,11 @@ class TimedNetworks(OnnxNetworks):
 
     def __init__(self, repository: Path):
         super().__init__(repository)
-        self.seconds: dict[str, list[float]] = {spec.name: [] for spec in contract.NETWORKS}
+        self.seconds: dict[str, list[float]] = {name: [] for name in self.sessions}
 
-    def infer(self, spec: contract.ModelSpec, *arrays: np.ndarray) -> list[np.ndarray]:
+    def run(self, spec: contract.ModelSpec, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         started = time.perf_counter()
-        outputs = super().infer(spec, *arrays)
+        outputs = super().run(spec, inputs)
         self.seconds[spec.name].append(time.perf_counter() - started)
         return outputs
 

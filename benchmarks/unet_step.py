@@ -1,6 +1,7 @@
 """One UNet step of an exported model repository in onnxruntime, with classifier-free guidance (batch 2).
 
     python -m benchmarks.unet_step --model-repository var/sd15_repository --size 256
+    python -m benchmarks.unet_step --model-repository var/sdxl_repository --size 512
 
 Checks that the ONNX files (external data included) load and run, and prints the time per step.
 """
@@ -24,16 +25,25 @@ from t2i.onnx_session import create_session
 
 
 def unet_step_feeds(metadata: ModelMetadata, size: int) -> dict[str, np.ndarray]:
-    """Inputs of one guided UNet step (batch 2) at `size` pixels, seeded."""
-    latent = size // metadata.vae_scale_factor
+    """Inputs of one guided UNet step (batch 2) at `size` pixels, seeded, for the model's family: shapes
+    from the contract's dims (SDXL's added conditions included)."""
     rng = np.random.default_rng(0)
-    return {
-        "sample": rng.standard_normal((2, metadata.latent_channels, latent, latent), dtype=np.float32),
-        "timestep": np.full((2,), 999.0, dtype=np.float32),
-        "encoder_hidden_states": rng.standard_normal(
-            (2, metadata.tokenizer_max_length, metadata.text_hidden_size), dtype=np.float32
-        ),
+    axes = {
+        contract.BATCH: 2,
+        contract.TOKENS: metadata.tokenizer_max_length,
+        contract.LATENT_HEIGHT: size // metadata.vae_scale_factor,
+        contract.LATENT_WIDTH: size // metadata.vae_scale_factor,
     }
+    feeds = {}
+    for tensor in contract.network_spec(metadata.family, contract.UNET.name).inputs:
+        shape = [
+            axes[d] if d in contract.DYNAMIC_AXES else contract.fixed_dim(metadata, d) for d in tensor.dims
+        ]
+        feeds[tensor.name] = rng.standard_normal(shape, dtype=np.float32)
+    feeds["timestep"] = np.full((2,), 999.0, dtype=np.float32)
+    if "time_ids" in feeds:
+        feeds["time_ids"] = np.array([[size, size, 0, 0, size, size]] * 2, dtype=np.float32)
+    return feeds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
-    metadata_file = args.model_repository / contract.PIPELINE.name / "1" / contract.METADATA_FILENAME
+    metadata_file = (
+        contract.version_dir(args.model_repository, contract.PIPELINE.name) / contract.METADATA_FILENAME
+    )
     metadata = ModelMetadata.load(metadata_file)
     onnx_file = network_path(args.model_repository, contract.UNET)
     external = onnx_file.with_name(onnx_file.name + ".data")

@@ -7,7 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from export.components import PRESETS, build_preset, load_checkpoint
+from export.components import UnsupportedModel, load_checkpoint, supported_families
+from export.presets import PRESETS, build_preset
 from export.repository import (
     ExportOptions,
     VerificationFailed,
@@ -23,7 +24,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--preset", choices=PRESETS, help="built-in architecture with seeded random weights")
-    source.add_argument("--model", type=Path, help="local diffusers-format Stable Diffusion 1.x/2.x folder")
+    source.add_argument(
+        "--model",
+        type=Path,
+        help=f"local diffusers-format folder of a supported family: {supported_families()}",
+    )
     parser.add_argument("--output", type=Path, default=Path("model_repository"), help="model repository")
     parser.add_argument(
         "--backend",
@@ -86,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"building components from {'preset ' + args.preset if args.preset else args.model} ...")
     try:
         components = build_preset(args.preset, args.seed) if args.preset else load_checkpoint(args.model)
+    except UnsupportedModel as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (FileNotFoundError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,6 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
@@ -15,50 +14,14 @@ import torch
 from torch import nn
 
 from export.components import Components
+from export.onnx_wrappers import network_modules
 from t2i import contract
-from t2i.contract import ModelSpec
+from t2i.contract import ModelSpec, TensorSpec
 from t2i.onnx_session import create_session
 
 # Protobuf's hard limit; larger models keep their weights in one external data file beside model.onnx.
 PROTOBUF_LIMIT = 2 * 1024**3
 EXTERNAL_DATA_FILENAME = "model.onnx.data"
-
-
-class TextEncoder(nn.Module):
-    def __init__(self, text_encoder: Any):
-        super().__init__()
-        self.text_encoder = text_encoder
-
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.text_encoder(input_ids, return_dict=False)[0]
-
-
-class UNet(nn.Module):
-    def __init__(self, unet: Any):
-        super().__init__()
-        self.unet = unet
-
-    def forward(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor):
-        return self.unet(sample, timestep, encoder_hidden_states, return_dict=False)[0]
-
-
-class VaeDecoder(nn.Module):
-    def __init__(self, vae: Any):
-        super().__init__()
-        self.vae = vae
-
-    def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.vae.decode(latent, return_dict=False)[0]
-
-
-class VaeEncoder(nn.Module):
-    def __init__(self, vae: Any):
-        super().__init__()
-        self.vae = vae
-
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        distribution = self.vae.encode(image, return_dict=False)[0]
-        return distribution.mean, distribution.logvar
 
 
 @dataclass
@@ -71,45 +34,56 @@ class NetworkExport:
 
 
 def plan_exports(components: Components) -> list[NetworkExport]:
+    """One export per network of the family, with inputs made from the contract's dims: traced at one
+    image and a square size, verified at two and another aspect, so dynamic axes are exercised."""
     meta = components.metadata()
-    channels, hidden, text_len = meta.latent_channels, meta.text_hidden_size, meta.tokenizer_max_length
-    # Small sizes keep export and verification quick; the smallest latent side the UNet accepts.
-    latent_unit = meta.size_multiple // meta.vae_scale_factor
+    modules = network_modules(components)
     generator = torch.Generator().manual_seed(0)
+    # Small sizes keep export and verification quick: multiples of the smallest latent side the UNet takes.
+    latent_unit = meta.size_multiple // meta.vae_scale_factor
+    trace = {
+        contract.BATCH: 1,
+        contract.LATENT_HEIGHT: 2 * latent_unit,
+        contract.LATENT_WIDTH: 2 * latent_unit,
+    }
+    verify = {
+        contract.BATCH: 2,
+        contract.LATENT_HEIGHT: 2 * latent_unit,
+        contract.LATENT_WIDTH: 3 * latent_unit,
+    }
+    for axes in (trace, verify):
+        axes[contract.TOKENS] = meta.tokenizer_max_length
+        axes[contract.HEIGHT] = axes[contract.LATENT_HEIGHT] * meta.vae_scale_factor
+        axes[contract.WIDTH] = axes[contract.LATENT_WIDTH] * meta.vae_scale_factor
 
-    def randn(*shape: int) -> torch.Tensor:
-        return torch.randn(shape, generator=generator)
+    def make_input(tensor: TensorSpec, axes: dict[str, int]) -> torch.Tensor:
+        shape = [axes[d] if d in contract.DYNAMIC_AXES else contract.fixed_dim(meta, d) for d in tensor.dims]
+        if tensor.name == "input_ids":
+            return torch.randint(0, components.tokenizer.vocab_size, shape, generator=generator)
+        if tensor.name == "timestep":
+            return torch.full(shape, 999.0 if axes is trace else 421.0)
+        if tensor.name == "time_ids":
+            height, width = axes[contract.HEIGHT], axes[contract.WIDTH]
+            return torch.tensor([[height, width, 0, 0, height, width]] * shape[0], dtype=torch.float32)
+        values = torch.randn(shape, generator=generator)
+        return values.clamp(-1, 1) if tensor.name == "image" else values
 
-    def ids(batch: int) -> torch.Tensor:
-        return torch.randint(0, components.tokenizer.vocab_size, (batch, text_len), generator=generator)
-
-    def unet_inputs(batch: int, h: int, w: int) -> tuple[torch.Tensor, ...]:
-        timestep = torch.full((batch,), 999.0 if batch == 1 else 421.0)
-        return randn(batch, channels, h, w), timestep, randn(batch, text_len, hidden)
-
-    a, b = 2 * latent_unit, 3 * latent_unit
     return [
-        NetworkExport(contract.TEXT_ENCODER, TextEncoder(components.text_encoder), (ids(1),), (ids(2),)),
-        NetworkExport(contract.UNET, UNet(components.unet), unet_inputs(1, a, a), unet_inputs(2, a, b)),
         NetworkExport(
-            contract.VAE_DECODER,
-            VaeDecoder(components.vae),
-            (randn(1, channels, a, a),),
-            (randn(2, channels, b, a),),
-        ),
-        NetworkExport(
-            contract.VAE_ENCODER,
-            VaeEncoder(components.vae),
-            (randn(1, 3, a * meta.vae_scale_factor, a * meta.vae_scale_factor).clamp(-1, 1),),
-            (randn(2, 3, a * meta.vae_scale_factor, b * meta.vae_scale_factor).clamp(-1, 1),),
-        ),
+            spec,
+            modules[spec.name],
+            tuple(make_input(t, trace) for t in spec.inputs),
+            tuple(make_input(t, verify) for t in spec.inputs),
+        )
+        for spec in meta.networks
     ]
 
 
 def dynamic_axes(spec: ModelSpec) -> dict[str, dict[int, str]]:
+    """The contract's dynamic axes, named after it (the same name on two inputs ties their sizes)."""
     axes: dict[str, dict[int, str]] = {}
     for tensor in (*spec.inputs, *spec.outputs):
-        axes[tensor.name] = {i: f"{tensor.name}_{i}" for i, d in enumerate(tensor.dims) if d == -1}
+        axes[tensor.name] = {i: str(d) for i, d in enumerate(tensor.dims) if d in contract.DYNAMIC_AXES}
     return axes
 
 

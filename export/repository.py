@@ -12,12 +12,13 @@ from tqdm import tqdm
 
 from export.components import Components
 from export.onnx_export import Verification, export_onnx, plan_exports, verify_onnx
-from export.tensorrt_engine import ENGINE_FILENAME, build_engine
+from export.tensorrt_engine import build_engine
+from export.tensorrt_profiles import tensorrt_metadata
 from export.triton_config import network_config, pipeline_config
 from t2i import contract
 
 MANIFEST_FILENAME = "export_manifest.json"
-EXPORTER_VERSION = 2  # bump when the repository layout changes, so old exports are redone
+EXPORTER_VERSION = 3  # bump when the repository layout changes, so old exports are redone
 
 NETWORK_MODEL_PY = "from t2i.triton_models.onnx_network import TritonPythonModel  # noqa: F401\n"
 PIPELINE_MODEL_PY = "from t2i.triton_models.pipeline import TritonPythonModel  # noqa: F401\n"
@@ -76,14 +77,20 @@ def write_model_repository(
     """Export, verify and configure every network, then the pipeline model; the manifest comes last so an
     interrupted export is redone on the next run."""
     metadata = components.metadata()
+    tensorrt = options.backend == "tensorrt"
+    if tensorrt:
+        metadata = tensorrt_metadata(metadata)
     (repository / contract.PIPELINE.name / MANIFEST_FILENAME).unlink(missing_ok=True)
     results = []
     jobs = plan_exports(components)
-    tensorrt = options.backend == "tensorrt"
+    # A network of another family left from an earlier export would be loaded by Triton for nothing.
+    every_network = {spec.name for specs in contract.FAMILY_NETWORKS.values() for spec in specs}
+    for stale in every_network - {job.spec.name for job in jobs}:
+        shutil.rmtree(repository / stale, ignore_errors=True)
     progress = tqdm(total=(3 if tensorrt else 2) * len(jobs) + 1, desc="export", unit="step")
     for job in jobs:
         model_dir = repository / job.spec.name
-        onnx_path = model_dir / "1" / contract.ONNX_FILENAME
+        onnx_path = contract.version_dir(repository, job.spec.name) / contract.ONNX_FILENAME
         progress.set_description(f"export {job.spec.name}")
         export_onnx(job, onnx_path, options.opset)
         progress.update()
@@ -103,12 +110,12 @@ def write_model_repository(
         if tensorrt:
             progress.set_description(f"TensorRT engine {job.spec.name}")
             fp16 = options.engine_fp16(job.spec.name)
-            engine = model_dir / "1" / ENGINE_FILENAME
+            engine = onnx_path.parent / contract.ENGINE_FILENAME
             build_engine(onnx_path, engine, job.spec, metadata, fp16, Path(options.timing_cache))
             tqdm.write(f"{job.spec.name}: TensorRT engine {'FP16' if fp16 else 'FP32'} -> {engine}")
             progress.update()
         (model_dir / "config.pbtxt").write_text(network_config(job.spec, metadata, options.backend))
-        model_py = model_dir / "1" / "model.py"
+        model_py = onnx_path.parent / "model.py"
         if options.backend == "python-onnxruntime":
             model_py.write_text(MODEL_PY_HEADER + NETWORK_MODEL_PY)
         else:
@@ -116,10 +123,12 @@ def write_model_repository(
         progress.update()
 
     progress.set_description("write pipeline")
-    version_dir = repository / contract.PIPELINE.name / "1"
-    shutil.rmtree(version_dir / contract.TOKENIZER_DIRNAME, ignore_errors=True)
+    version_dir = contract.version_dir(repository, contract.PIPELINE.name)
+    for dirname in contract.TOKENIZER_DIRNAMES:
+        shutil.rmtree(version_dir / dirname, ignore_errors=True)
     version_dir.mkdir(parents=True, exist_ok=True)
-    components.tokenizer.save_pretrained(version_dir / contract.TOKENIZER_DIRNAME)
+    for tokenizer, dirname in zip(components.tokenizers, contract.TOKENIZER_DIRNAMES, strict=False):
+        tokenizer.save_pretrained(version_dir / dirname)
     scheduler_dir = version_dir / contract.SCHEDULER_DIRNAME
     scheduler_dir.mkdir(exist_ok=True)
     (scheduler_dir / "scheduler_config.json").write_text(json.dumps(components.scheduler_config, indent=2))
@@ -130,7 +139,8 @@ def write_model_repository(
         "fingerprint": digest,
         "model": metadata.name,
         "backend": options.backend,
-        "precision": {n.name: "fp16" if options.engine_fp16(n.name) else "fp32" for n in contract.NETWORKS}
+        "family": metadata.family,
+        "precision": {n.name: "fp16" if options.engine_fp16(n.name) else "fp32" for n in metadata.networks}
         if tensorrt
         else "fp32",
         "verification": [r.__dict__ for r in results],

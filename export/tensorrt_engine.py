@@ -12,7 +12,6 @@ from pathlib import Path
 from export.tensorrt_profiles import profile_shapes
 from t2i.contract import ModelMetadata, ModelSpec
 
-ENGINE_FILENAME = "model.plan"
 WORKSPACE_BYTES = 8 * 1024**3
 
 

@@ -53,7 +53,7 @@ def network_config(spec: ModelSpec, metadata: ModelMetadata, backend: str) -> st
         config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_GPU, count=1)
     elif backend == "tensorrt":
         config.platform = "tensorrt_plan"
-        config.default_model_filename = "model.plan"
+        config.default_model_filename = contract.ENGINE_FILENAME
         config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_GPU, count=1)
     else:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
@@ -12,26 +11,28 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 from frontend.errors import APIError, BackendUnavailable, GenerationTimeout, InvalidParameter
 from t2i import contract
 from t2i.contract import ModelMetadata
-from t2i.pipeline_io import images_from_output, request_to_inputs
+from t2i.pipeline_io import images_from_output, parse_invalid_request, request_to_inputs
 from t2i.request import GenerationRequest
 
 logger = logging.getLogger(__name__)
 
 # Images and init images travel in one message; gRPC's 4 MiB default is too small for several.
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
-_PIPELINE_PARAM = re.compile(r"invalid (\w+): ")
 
 
 def map_triton_error(exc: InferenceServerException) -> APIError:
-    """Triton status -> the public error: INVALID_ARG 400, UNAVAILABLE 503, deadline 504."""
+    """Triton status -> the public error: INVALID_ARG 400 (the pipeline names the field), deadline 504,
+    server or model not reachable 503 (worth a retry); anything else is a failure, 500."""
     status = str(exc.status() or "")
     message = exc.message() or str(exc)
     if "INVALID_ARGUMENT" in status:
-        match = _PIPELINE_PARAM.match(message)
-        return InvalidParameter(message, param=match.group(1) if match else None)
+        invalid = parse_invalid_request(message)
+        if invalid is not None:
+            return InvalidParameter(invalid.message, param=invalid.param)
+        return InvalidParameter(message)
     if "DEADLINE_EXCEEDED" in status:
         return GenerationTimeout("image generation exceeded the request deadline")
-    if any(s in status for s in ("UNAVAILABLE", "NOT_FOUND", "UNKNOWN")) or "not ready" in message:
+    if any(s in status for s in ("UNAVAILABLE", "NOT_FOUND")) or "not ready" in message:
         return BackendUnavailable("the inference backend is not available; retry shortly")
     logger.error("Triton error %s: %s", status, message)
     return APIError("image generation failed")

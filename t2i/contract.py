@@ -14,9 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-# Dimension placeholders resolved from the model's metadata when a config is written; -1 is dynamic.
-LATENT_CHANNELS = "latent_channels"
-TEXT_HIDDEN_SIZE = "text_hidden_size"
+# A str dim is either one of the dynamic axes below (-1 in config.pbtxt, a named axis in ONNX, a range in a
+# TensorRT profile) or the name of a ModelMetadata field, resolved from the model when a config is written.
+BATCH = "batch"
+TOKENS = "tokens"
+LATENT_HEIGHT = "latent_height"
+LATENT_WIDTH = "latent_width"
+HEIGHT = "height"
+WIDTH = "width"
+DYNAMIC_AXES = (BATCH, TOKENS, LATENT_HEIGHT, LATENT_WIDTH, HEIGHT, WIDTH)
 Dim = int | str
 
 
@@ -28,8 +34,13 @@ class TensorSpec:
     optional: bool = False
 
     def resolved_dims(self, metadata: ModelMetadata) -> tuple[int, ...]:
-        values = {LATENT_CHANNELS: metadata.latent_channels, TEXT_HIDDEN_SIZE: metadata.text_hidden_size}
-        return tuple(values[d] if isinstance(d, str) else d for d in self.dims)
+        """Fixed dims as numbers, dynamic axes as -1."""
+        return tuple(-1 if d in DYNAMIC_AXES else fixed_dim(metadata, d) for d in self.dims)
+
+
+def fixed_dim(metadata: ModelMetadata, dim: Dim) -> int:
+    """A fixed dim's size: a number, or the metadata field it names."""
+    return dim if isinstance(dim, int) else int(getattr(metadata, dim))
 
 
 @dataclass(frozen=True)
@@ -54,36 +65,80 @@ NUMPY_DTYPES: dict[str, type[np.generic]] = {
     "BYTES": np.object_,
 }
 
+_LATENT = (BATCH, "latent_channels", LATENT_HEIGHT, LATENT_WIDTH)
+_PIXELS = (BATCH, 3, HEIGHT, WIDTH)
+_INPUT_IDS = TensorSpec("input_ids", "INT64", (BATCH, TOKENS))
+# One timestep per sample so the batch axis stays dynamic for request batching.
+_TIMESTEP = TensorSpec("timestep", "FP32", (BATCH,))
+# The width the UNet's cross-attention takes: one text encoder's (SD) or two concatenated (SDXL).
+_ENCODER_HIDDEN_STATES = TensorSpec("encoder_hidden_states", "FP32", (BATCH, TOKENS, "text_hidden_size"))
+
+# SD 1.x / 2.x: one CLIP text encoder, a UNet conditioned on its last hidden state.
 TEXT_ENCODER = ModelSpec(
     name="text_encoder",
-    inputs=(TensorSpec("input_ids", "INT64", (-1, -1)),),
-    outputs=(TensorSpec("last_hidden_state", "FP32", (-1, -1, TEXT_HIDDEN_SIZE)),),
+    inputs=(_INPUT_IDS,),
+    outputs=(TensorSpec("last_hidden_state", "FP32", (BATCH, TOKENS, "text_hidden_size")),),
 )
 UNET = ModelSpec(
     name="unet",
-    inputs=(
-        TensorSpec("sample", "FP32", (-1, LATENT_CHANNELS, -1, -1)),
-        # One timestep per sample so the batch axis stays dynamic for request batching.
-        TensorSpec("timestep", "FP32", (-1,)),
-        TensorSpec("encoder_hidden_states", "FP32", (-1, -1, TEXT_HIDDEN_SIZE)),
-    ),
-    outputs=(TensorSpec("noise_pred", "FP32", (-1, LATENT_CHANNELS, -1, -1)),),
+    inputs=(TensorSpec("sample", "FP32", _LATENT), _TIMESTEP, _ENCODER_HIDDEN_STATES),
+    outputs=(TensorSpec("noise_pred", "FP32", _LATENT),),
 )
 VAE_DECODER = ModelSpec(
     name="vae_decoder",
-    inputs=(TensorSpec("latent", "FP32", (-1, LATENT_CHANNELS, -1, -1)),),
-    outputs=(TensorSpec("image", "FP32", (-1, 3, -1, -1)),),
+    inputs=(TensorSpec("latent", "FP32", _LATENT),),
+    outputs=(TensorSpec("image", "FP32", _PIXELS),),
 )
 VAE_ENCODER = ModelSpec(
     name="vae_encoder",
-    inputs=(TensorSpec("image", "FP32", (-1, 3, -1, -1)),),
+    inputs=(TensorSpec("image", "FP32", _PIXELS),),
     # The distribution's parameters, not a sample: the pipeline samples with its own seeded generator.
+    outputs=(TensorSpec("latent_mean", "FP32", _LATENT), TensorSpec("latent_logvar", "FP32", _LATENT)),
+)
+
+# SDXL: two CLIP text encoders. The UNet sees the penultimate hidden layer of both, concatenated, and
+# through its "added conditions" the pooled projection of the second and six size/crop numbers (time ids).
+SDXL_TEXT_ENCODER = ModelSpec(
+    name="text_encoder",
+    inputs=(_INPUT_IDS,),
+    outputs=(TensorSpec("hidden_states", "FP32", (BATCH, TOKENS, "text_encoder_hidden_size")),),
+)
+SDXL_TEXT_ENCODER_2 = ModelSpec(
+    name="text_encoder_2",
+    inputs=(_INPUT_IDS,),
     outputs=(
-        TensorSpec("latent_mean", "FP32", (-1, LATENT_CHANNELS, -1, -1)),
-        TensorSpec("latent_logvar", "FP32", (-1, LATENT_CHANNELS, -1, -1)),
+        TensorSpec("hidden_states", "FP32", (BATCH, TOKENS, "text_encoder_2_hidden_size")),
+        TensorSpec("text_embeds", "FP32", (BATCH, "pooled_text_size")),
     ),
 )
-NETWORKS: tuple[ModelSpec, ...] = (TEXT_ENCODER, UNET, VAE_DECODER, VAE_ENCODER)
+SDXL_TIME_IDS = 6  # original height, width, crop top, left, target height, width
+SDXL_UNET = ModelSpec(
+    name="unet",
+    inputs=(
+        *UNET.inputs,
+        TensorSpec("text_embeds", "FP32", (BATCH, "pooled_text_size")),
+        TensorSpec("time_ids", "FP32", (BATCH, SDXL_TIME_IDS)),
+    ),
+    outputs=UNET.outputs,
+)
+
+# The model families and the networks each exports and serves. A family is read from the checkpoint's
+# model_index.json by export and recorded in the model metadata; everything downstream looks it up here.
+FAMILY_NETWORKS: dict[str, tuple[ModelSpec, ...]] = {
+    "sd": (TEXT_ENCODER, UNET, VAE_DECODER, VAE_ENCODER),
+    "sdxl": (SDXL_TEXT_ENCODER, SDXL_TEXT_ENCODER_2, SDXL_UNET, VAE_DECODER, VAE_ENCODER),
+}
+FAMILY_DESCRIPTIONS = {"sd": "Stable Diffusion 1.x/2.x", "sdxl": "SDXL, SDXL-Turbo, LCM-SDXL"}
+FAMILIES = tuple(FAMILY_NETWORKS)
+
+
+def network_specs(family: str) -> tuple[ModelSpec, ...]:
+    return FAMILY_NETWORKS[family]
+
+
+def network_spec(family: str, name: str) -> ModelSpec:
+    return next(spec for spec in FAMILY_NETWORKS[family] if spec.name == name)
+
 
 # The BLS model every public API ends up calling. Scalars are [1] after the batch dim; only `prompt` is
 # required. Concurrent requests reach one execute() together, and those that share size, steps and
@@ -111,9 +166,18 @@ PIPELINE = ModelSpec(
 # Pipeline config parameter holding the model metadata as JSON, so a remote client can read it.
 METADATA_PARAMETER = "model_metadata"
 METADATA_FILENAME = "model_metadata.json"
-TOKENIZER_DIRNAME = "tokenizer"
+# One tokenizer folder per text encoder, in the order of the family's text encoders.
+TOKENIZER_DIRNAMES = ("tokenizer", "tokenizer_2")
 SCHEDULER_DIRNAME = "scheduler"
 ONNX_FILENAME = "model.onnx"
+ENGINE_FILENAME = "model.plan"  # a TensorRT engine, beside the ONNX file it was built from
+MODEL_VERSION = "1"  # every model of the repository is served as version 1
+
+
+def version_dir(repository: Path, model: str) -> Path:
+    """Where Triton finds a model's files: `<repository>/<model>/1/`."""
+    return repository / model / MODEL_VERSION
+
 
 SCHEDULERS = ("euler", "euler_a", "ddim", "dpmpp_2m", "lcm", "pndm", "heun")
 
@@ -121,7 +185,7 @@ SCHEDULERS = ("euler", "euler_a", "ddim", "dpmpp_2m", "lcm", "pndm", "heun")
 MAX_STEPS = 150
 MAX_GUIDANCE_SCALE = 50.0
 MAX_IMAGES = 8
-MAX_SIDE = 2048
+MAX_SIDE = 2048  # the widest any backend serves; a model's metadata may publish a narrower range
 MAX_PROMPT_CHARS = 4000
 MAX_SEED = 2**63 - 1 - MAX_IMAGES
 
@@ -145,6 +209,30 @@ class ModelMetadata:
     default_guidance_scale: float
     default_scheduler: str = "euler"
     random_weights: bool = False
+    family: str = "sd"
+    # SDXL's two text encoders and the pooled projection (0 for SD, whose encoder gives text_hidden_size).
+    text_encoder_hidden_size: int = 0
+    text_encoder_2_hidden_size: int = 0
+    pooled_text_size: int = 0
+    # SDXL: an empty negative prompt is all-zero conditioning rather than the encoded "" (diffusers'
+    # force_zeros_for_empty_prompt, from the checkpoint's model_index.json).
+    zero_empty_negative_prompt: bool = False
+    # Some VAEs normalise latents per channel (diffusers' latents_mean / latents_std); None: scaling only.
+    vae_latents_mean: tuple[float, ...] | None = None
+    vae_latents_std: tuple[float, ...] | None = None
+    # What the exported backend serves: image sides in pixels (0: the size multiple) and, per network,
+    # the largest batch one call may carry (absent: any), e.g. a TensorRT engine's profile.
+    min_side: int = 0
+    max_side: int = MAX_SIDE
+    network_max_batch: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def smallest_side(self) -> int:
+        return self.min_side or self.size_multiple
+
+    @property
+    def networks(self) -> tuple[ModelSpec, ...]:
+        return FAMILY_NETWORKS[self.family]
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -152,7 +240,11 @@ class ModelMetadata:
     @classmethod
     def from_json(cls, text: str) -> ModelMetadata:
         fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in json.loads(text).items() if k in fields})
+        values = {k: v for k, v in json.loads(text).items() if k in fields}
+        for key in ("vae_latents_mean", "vae_latents_std"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        return cls(**values)
 
     @classmethod
     def load(cls, path: Path) -> ModelMetadata:

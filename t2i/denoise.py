@@ -1,13 +1,17 @@
-"""The Stable Diffusion denoising loop, independent of where the networks run.
+"""The denoising loop, shared by every model family and independent of where the networks run.
 
 The Triton pipeline model runs it with networks called over BLS; benchmarks and tests run it with plain
-onnxruntime sessions. Its structure follows diffusers' `StableDiffusionPipeline.__call__`.
+onnxruntime sessions; a GPU backend with TensorRT engines. Networks take and return torch tensors on their
+own device, by name, so latents stay where the networks are; numpy appears only at the edges (the
+request's init image in, uint8 images out). The structure follows diffusers' `StableDiffusionPipeline` and
+`StableDiffusionXLPipeline.__call__`; what differs per family (prompt encoding, the UNet's extra inputs)
+is in `t2i.families`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,55 +22,37 @@ from PIL import Image
 
 from t2i import contract
 from t2i.contract import ModelMetadata, ModelSpec
+from t2i.families import Conditioning, Tokenizer, load_tokenizers, prompt_encoder, uses_guidance
 from t2i.request import GenerationRequest, check_request
 from t2i.schedulers import accepts_generator, make_scheduler
 
 
 class Networks(Protocol):
-    """The four exported networks, called with and returning float32/int64 numpy arrays."""
+    """Runs one exported network: named torch tensors in, named torch tensors out, all on `device`."""
 
-    def encode_text(self, input_ids: np.ndarray) -> np.ndarray: ...
+    device: torch.device
 
-    def predict_noise(
-        self, sample: np.ndarray, timestep: np.ndarray, encoder_hidden_states: np.ndarray
-    ) -> np.ndarray: ...
-
-    def decode_latents(self, latent: np.ndarray) -> np.ndarray: ...
-
-    def encode_image(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-class NetworksBySpec:
-    """`Networks` on top of one `infer(spec, *arrays)`: each backend (local onnxruntime, Triton BLS)
-    implements only how a model is called."""
-
-    def infer(self, spec: ModelSpec, *arrays: np.ndarray) -> list[np.ndarray]:
-        raise NotImplementedError
-
-    def encode_text(self, input_ids: np.ndarray) -> np.ndarray:
-        return self.infer(contract.TEXT_ENCODER, input_ids)[0]
-
-    def predict_noise(
-        self, sample: np.ndarray, timestep: np.ndarray, encoder_hidden_states: np.ndarray
-    ) -> np.ndarray:
-        return self.infer(contract.UNET, sample, timestep, encoder_hidden_states)[0]
-
-    def decode_latents(self, latent: np.ndarray) -> np.ndarray:
-        return self.infer(contract.VAE_DECODER, latent)[0]
-
-    def encode_image(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mean, logvar = self.infer(contract.VAE_ENCODER, image)
-        return mean, logvar
-
-
-class Tokenizer(Protocol):
-    model_max_length: int
-
-    def __call__(self, texts: list[str], **kwargs: Any) -> Any: ...
+    def run(self, spec: ModelSpec, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]: ...
 
 
 class GenerationCancelled(Exception):
     """Every request of the batch was cancelled by its client; the loop stopped early."""
+
+
+@dataclass
+class StepEvent:
+    """What the step hook sees after each denoising step. A hook may raise (GenerationCancelled stops the
+    batch) or replace entries of `latents` (inpainting blends the kept region back in); previews decode
+    them. Latents are on the networks' device."""
+
+    index: int  # 0-based index of the step just taken
+    total: int
+    timestep: float
+    requests: list[GenerationRequest]
+    latents: list[torch.Tensor]  # per request, [num_images, C, h, w]
+
+
+StepHook = Callable[[StepEvent], None]
 
 
 def batch_key(request: GenerationRequest) -> tuple[int, int, int, str] | None:
@@ -79,11 +65,11 @@ def batch_key(request: GenerationRequest) -> tuple[int, int, int, str] | None:
 
 @dataclass
 class _RequestState:
-    """One request's part of a batch: its own seeds, scheduler, guidance and latents."""
+    """One request's part of a batch: its own seeds, scheduler, guidance, conditioning and latents."""
 
     request: GenerationRequest
     do_cfg: bool
-    embeddings: np.ndarray  # [uncond x n, cond x n], or [cond x n] without guidance
+    conditioning: Conditioning  # rows [uncond x n, cond x n], or [cond x n] without guidance
     generators: list[torch.Generator]
     scheduler: Any
     timesteps: torch.Tensor
@@ -94,27 +80,28 @@ class DenoisingPipeline:
     def __init__(
         self,
         networks: Networks,
-        tokenizer: Tokenizer,
+        tokenizers: list[Tokenizer],
         scheduler_config: dict[str, Any],
         metadata: ModelMetadata,
     ):
         self.networks = networks
-        self.tokenizer = tokenizer
+        self.device = torch.device(networks.device)
+        self.prompts = prompt_encoder(metadata, tokenizers)
         self.scheduler_config = scheduler_config
         self.metadata = metadata
+        self.unet = contract.network_spec(metadata.family, contract.UNET.name)
 
     @classmethod
     def from_version_dir(cls, version_dir: Path, networks: Networks) -> DenoisingPipeline:
-        """The pipeline of an exported model: `<repository>/pipeline/1/` holds tokenizer, scheduler config
-        and metadata; `networks` runs the four networks (BLS, onnxruntime, TensorRT)."""
-        from transformers import CLIPTokenizer
-
+        """The pipeline of an exported model: `<repository>/pipeline/1/` holds tokenizers, scheduler config
+        and metadata; `networks` runs the family's networks (BLS, onnxruntime, TensorRT)."""
+        metadata = ModelMetadata.load(version_dir / contract.METADATA_FILENAME)
         scheduler_file = version_dir / contract.SCHEDULER_DIRNAME / "scheduler_config.json"
         return cls(
             networks,
-            CLIPTokenizer.from_pretrained(version_dir / contract.TOKENIZER_DIRNAME),
+            load_tokenizers(version_dir, metadata),
             json.loads(scheduler_file.read_text()),
-            ModelMetadata.load(version_dir / contract.METADATA_FILENAME),
+            metadata,
         )
 
     def __call__(self, request: GenerationRequest) -> np.ndarray:
@@ -127,42 +114,56 @@ class DenoisingPipeline:
         check_request(request, self.metadata)
         return request
 
+    def run_network(self, spec: ModelSpec, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One network call, split into several where the backend publishes a smaller batch limit
+        (a TensorRT profile, say) than the batch at hand."""
+        limit = self.metadata.network_max_batch.get(spec.name, 0)
+        batch = len(next(iter(inputs.values())))
+        if not limit or batch <= limit:
+            return self.networks.run(spec, inputs)
+        parts = [
+            self.networks.run(spec, {name: t[start : start + limit] for name, t in inputs.items()})
+            for start in range(0, batch, limit)
+        ]
+        return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
+
     def generate_batch(
-        self, requests: list[GenerationRequest], cancelled: Callable[[], bool] | None = None
+        self, requests: list[GenerationRequest], on_step: StepHook | None = None
     ) -> list[np.ndarray]:
         """Several requests with one `batch_key` as one UNet batch per step; images per request.
-        `cancelled` is asked before every step: when it says yes the loop stops (no work for nobody)."""
+        `on_step` is called after every step (cancellation, previews, inpainting)."""
         # 1. Check inputs, with unset fields taken from the model's metadata.
         requests = [self.prepare(r) for r in requests]
         keys = {batch_key(r) for r in requests}
         if len(requests) > 1 and (len(keys) > 1 or None in keys):
             raise ValueError("requests of one batch must share size, steps and scheduler, without init image")
 
-        # 2. Encode every prompt and negative prompt in one text-encoder call.
-        embeddings = self.encode_prompts(requests)
+        # 2. Encode every prompt and negative prompt: the family's text encoders, one call each.
+        conditionings = self.prompts.encode(self.run_network, requests, self.device)
 
         # 3-4. Per request: generators seeded seed + i, its own scheduler, the starting latents.
-        states = [self.prepare_state(r, e) for r, e in zip(requests, embeddings, strict=True)]
-        encoder_hidden_states = np.concatenate([s.embeddings for s in states])
+        states = [self.prepare_state(r, c) for r, c in zip(requests, conditionings, strict=True)]
+        conditioning = {
+            name: torch.cat([s.conditioning[name] for s in states]) for name in states[0].conditioning
+        }
 
         # 5. Denoising loop: one UNet call per step for the whole batch (per model evaluation for
         #    2nd-order schedulers); guidance and the scheduler step stay per request.
-        for i in range(len(states[0].timesteps)):
-            if cancelled is not None and cancelled():
-                raise GenerationCancelled()
+        total = len(states[0].timesteps)
+        for i in range(total):
             model_inputs = []
             for state in states:
                 model_input = torch.cat([state.latents] * 2) if state.do_cfg else state.latents
                 model_inputs.append(state.scheduler.scale_model_input(model_input, state.timesteps[i]))
-            timestep = np.concatenate(
+            timestep = torch.cat(
                 [
-                    np.full((len(x),), float(s.timesteps[i]), np.float32)
+                    torch.full((len(x),), float(s.timesteps[i]), dtype=torch.float32, device=self.device)
                     for s, x in zip(states, model_inputs, strict=True)
                 ]
             )
-            noise_pred = torch.from_numpy(
-                self.networks.predict_noise(torch.cat(model_inputs).numpy(), timestep, encoder_hidden_states)
-            )
+            noise_pred = self.run_network(
+                self.unet, {"sample": torch.cat(model_inputs), "timestep": timestep, **conditioning}
+            )["noise_pred"]
             for state, part in zip(states, noise_pred.split([len(x) for x in model_inputs]), strict=True):
                 if state.do_cfg:
                     noise_uncond, noise_text = part.chunk(2)
@@ -171,53 +172,52 @@ class DenoisingPipeline:
                 state.latents = state.scheduler.step(
                     part, state.timesteps[i], state.latents, **step_kwargs, return_dict=False
                 )[0]
+            if on_step is not None:
+                event = StepEvent(
+                    i, total, float(states[0].timesteps[i]), requests, [s.latents for s in states]
+                )
+                on_step(event)
+                for state, latents in zip(states, event.latents, strict=True):
+                    state.latents = latents
 
-        # 6. Decode in one call: undo the VAE scaling, map [-1, 1] to uint8 NHWC, split per request.
-        latents = torch.cat([s.latents for s in states]) / self.metadata.vae_scaling_factor
-        decoded = self.networks.decode_latents(latents.numpy().astype(np.float32))
-        images = np.clip(decoded / 2 + 0.5, 0.0, 1.0).transpose(0, 2, 3, 1)
-        images = (images * 255).round().astype(np.uint8)
+        # 6. Decode in one call; uint8 NHWC per request, the one copy to the host.
+        images = self.decode_latents(torch.cat([s.latents for s in states]))
         bounds = np.cumsum([s.request.num_images for s in states])[:-1]
         return [np.ascontiguousarray(part) for part in np.split(images, bounds)]
 
-    def encode_prompts(self, requests: list[GenerationRequest]) -> list[np.ndarray]:
-        """Per request, embeddings for [uncond x n, cond x n] (or cond x n without guidance)."""
-        texts: list[str] = []
-        for r in requests:
-            # Guidance at or below 1 is the conditional prediction alone: no unconditional half.
-            texts += [r.negative_prompt, r.prompt] if r.guidance_scale > 1.0 else [r.prompt]
-        input_ids = self.tokenizer(
-            texts,
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="np",
-        ).input_ids.astype(np.int64)
-        encoded = self.networks.encode_text(input_ids).astype(np.float32)
-        result, row = [], 0
-        for r in requests:
-            rows = 2 if r.guidance_scale > 1.0 else 1
-            result.append(np.ascontiguousarray(np.repeat(encoded[row : row + rows], r.num_images, axis=0)))
-            row += rows
-        return result
+    def decode_latents(self, latents: torch.Tensor) -> np.ndarray:
+        """Undo the VAE's latent normalisation, decode, map [-1, 1] to uint8 [N, H, W, 3]."""
+        meta = self.metadata
+        if meta.vae_latents_mean is not None and meta.vae_latents_std is not None:
+            mean, std = (self.channel_vector(v) for v in (meta.vae_latents_mean, meta.vae_latents_std))
+            latents = latents * std / meta.vae_scaling_factor + mean
+        else:
+            latents = latents / meta.vae_scaling_factor
+        decoded = self.run_network(contract.VAE_DECODER, {"latent": latents.float()})["image"]
+        images = (decoded / 2 + 0.5).clamp(0.0, 1.0).permute(0, 2, 3, 1)
+        return (images * 255).round().to(torch.uint8).cpu().numpy()
 
-    def prepare_state(self, request: GenerationRequest, embeddings: np.ndarray) -> _RequestState:
+    def channel_vector(self, values: tuple[float, ...]) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+
+    def prepare_state(self, request: GenerationRequest, conditioning: Conditioning) -> _RequestState:
         generators = [torch.Generator("cpu").manual_seed(request.seed + i) for i in range(request.num_images)]
         scheduler = make_scheduler(request.scheduler, self.scheduler_config)
-        scheduler.set_timesteps(request.steps)
+        scheduler.set_timesteps(request.steps, device=self.device)
         latent_shape = (
             1,
             self.metadata.latent_channels,
             request.height // self.metadata.vae_scale_factor,
             request.width // self.metadata.vae_scale_factor,
         )
-        noise = torch.cat([torch.randn(latent_shape, generator=g) for g in generators])
+        # Drawn on the CPU from each image's own generator (the seed convention), then moved.
+        noise = torch.cat([torch.randn(latent_shape, generator=g) for g in generators]).to(self.device)
         if request.init_image is None:
             timesteps, latents = scheduler.timesteps, noise * scheduler.init_noise_sigma
         else:
             timesteps, latents = self.prepare_init_latents(request, scheduler, noise, generators)
         return _RequestState(
-            request, request.guidance_scale > 1.0, embeddings, generators, scheduler, timesteps, latents
+            request, uses_guidance(request), conditioning, generators, scheduler, timesteps, latents
         )
 
     def prepare_init_latents(
@@ -239,13 +239,23 @@ class DenoisingPipeline:
         resized = Image.fromarray(request.init_image).resize(
             (request.width, request.height), Image.Resampling.LANCZOS
         )
-        pixels = np.asarray(resized, dtype=np.float32).transpose(2, 0, 1)[None] / 127.5 - 1.0
-        mean, logvar = (torch.from_numpy(a) for a in self.networks.encode_image(pixels))
+        pixels = torch.from_numpy(
+            np.asarray(resized, dtype=np.float32).transpose(2, 0, 1)[None] / 127.5 - 1.0
+        )
+        encoded = self.run_network(contract.VAE_ENCODER, {"image": pixels.to(self.device)})
+        mean, logvar = encoded["latent_mean"], encoded["latent_logvar"]
         # Same clamp as diffusers' DiagonalGaussianDistribution, for numerical safety.
         std = torch.exp(0.5 * torch.clamp(logvar, -30.0, 20.0))
-        init_latents = (
-            torch.cat([mean + std * torch.randn(mean.shape, generator=g) for g in generators])
-            * self.metadata.vae_scaling_factor
+        samples = torch.cat(
+            [mean + std * torch.randn(mean.shape, generator=g).to(self.device) for g in generators]
         )
+        meta = self.metadata
+        if meta.vae_latents_mean is not None and meta.vae_latents_std is not None:
+            latent_mean, latent_std = (
+                self.channel_vector(v) for v in (meta.vae_latents_mean, meta.vae_latents_std)
+            )
+            init_latents = (samples - latent_mean) * meta.vae_scaling_factor / latent_std
+        else:
+            init_latents = samples * meta.vae_scaling_factor
         latents = scheduler.add_noise(init_latents, noise, timesteps[:1].repeat(len(generators)))
         return timesteps, latents

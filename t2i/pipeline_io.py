@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -72,3 +73,24 @@ def request_from_inputs(get_input: Callable[[str], np.ndarray | None]) -> Genera
 def images_from_output(images: np.ndarray) -> np.ndarray:
     """The pipeline's `images` output [1, N, H, W, 3] -> this request's [N, H, W, 3]."""
     return images[0]
+
+
+# A bad request crosses Triton as an INVALID_ARG error whose message carries the field as JSON after this
+# marker, so clients read the field back without parsing prose (and Triton may prefix the message).
+INVALID_REQUEST_MARKER = "invalid request: "
+
+
+def invalid_request_message(error: InvalidRequest) -> str:
+    return INVALID_REQUEST_MARKER + json.dumps({"param": error.param, "message": error.message})
+
+
+def parse_invalid_request(text: str) -> InvalidRequest | None:
+    """The InvalidRequest an error message carries, or None when it carries none."""
+    start = text.find(INVALID_REQUEST_MARKER)
+    if start < 0:
+        return None
+    try:
+        fields, _ = json.JSONDecoder().raw_decode(text, start + len(INVALID_REQUEST_MARKER))
+        return InvalidRequest(str(fields["param"]), str(fields["message"]))
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -59,12 +59,13 @@ def check_request(request: GenerationRequest, metadata: ModelMetadata) -> None:
     for name, text in (("prompt", request.prompt), ("negative_prompt", request.negative_prompt)):
         if len(text) > contract.MAX_PROMPT_CHARS:
             raise InvalidRequest(name, f"{name} must be at most {contract.MAX_PROMPT_CHARS} characters")
-    multiple = metadata.size_multiple
+    # The range the exported backend serves (a TensorRT profile may stop short of contract.MAX_SIDE).
+    multiple, smallest, largest = metadata.size_multiple, metadata.smallest_side, metadata.max_side
     for name, side in (("width", request.width), ("height", request.height)):
-        if not multiple <= side <= contract.MAX_SIDE or side % multiple:
+        if not smallest <= side <= largest or side % multiple:
             raise InvalidRequest(
                 name,
-                f"{name} must be a multiple of {multiple} between {multiple} and {contract.MAX_SIDE}, "
+                f"{name} must be a multiple of {multiple} between {smallest} and {largest} for this model, "
                 f"got {side}",
             )
     if not 1 <= request.steps <= contract.MAX_STEPS:

@@ -39,3 +39,8 @@ def make_scheduler(name: str, base_config: dict[str, Any]) -> SchedulerMixin:
 def accepts_generator(scheduler: SchedulerMixin) -> bool:
     """Ancestral and consistency schedulers draw noise in `step`; they take our seeded generators."""
     return "generator" in inspect.signature(scheduler.step).parameters
+
+
+def scheduler_name(class_name: str) -> str | None:
+    """The public name of a diffusers scheduler class (a checkpoint's own scheduler), None if unserved."""
+    return next((name for name, (cls, _) in SCHEDULER_CLASSES.items() if cls.__name__ == class_name), None)

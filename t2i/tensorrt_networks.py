@@ -1,11 +1,13 @@
-"""The four networks as TensorRT engines in this process (GPU): the numerics check and GPU benchmarks
-compare the TensorRT pipeline with PyTorch through this, without Triton in between.
+"""A model's networks as TensorRT engines in this process (GPU): the numerics check and GPU benchmarks
+compare the TensorRT pipeline with PyTorch through this, without Triton in between. Inputs and outputs are
+CUDA tensors: latents stay on the GPU between steps.
 
 Not run in CI (no GPU there): tests/gpu/ covers it where a GPU and the `tensorrt` package exist.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -13,43 +15,42 @@ import torch
 
 from t2i import contract
 from t2i.contract import ModelSpec
-from t2i.denoise import NetworksBySpec
-
-ENGINE_FILENAME = "model.plan"
+from t2i.onnx_networks import repository_metadata
 
 
-class TensorRTNetworks(NetworksBySpec):
+class TensorRTNetworks:
+    device = torch.device("cuda")
+
     def __init__(self, model_repository: Path):
         import tensorrt as trt
 
         self.trt = trt
-        logger = trt.Logger(trt.Logger.WARNING)
-        runtime = trt.Runtime(logger)
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engines = {}
         self.contexts = {}
-        for spec in contract.NETWORKS:
-            engine_bytes = (model_repository / spec.name / "1" / ENGINE_FILENAME).read_bytes()
-            engine = runtime.deserialize_cuda_engine(engine_bytes)
+        for spec in repository_metadata(model_repository).networks:
+            engine_file = contract.version_dir(model_repository, spec.name) / contract.ENGINE_FILENAME
+            engine = runtime.deserialize_cuda_engine(engine_file.read_bytes())
             self.engines[spec.name] = engine
             self.contexts[spec.name] = engine.create_execution_context()
 
-    def infer(self, spec: ModelSpec, *arrays: np.ndarray) -> list[np.ndarray]:
+    def run(self, spec: ModelSpec, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         engine, context = self.engines[spec.name], self.contexts[spec.name]
-        inputs = [torch.from_numpy(np.ascontiguousarray(a)).cuda() for a in arrays]
-        for tensor_spec, tensor in zip(spec.inputs, inputs, strict=True):
-            context.set_input_shape(tensor_spec.name, tuple(tensor.shape))
-            context.set_tensor_address(tensor_spec.name, tensor.data_ptr())
-        outputs = []
+        # Engine I/O is FP32/INT64 (FP16 is a builder flag inside the engine); keep the tensors alive.
+        tensors = {t.name: inputs[t.name].to(self.device).contiguous() for t in spec.inputs}
+        for name, tensor in tensors.items():
+            context.set_input_shape(name, tuple(tensor.shape))
+            context.set_tensor_address(name, tensor.data_ptr())
+        outputs = {}
         for tensor_spec in spec.outputs:
             shape = tuple(context.get_tensor_shape(tensor_spec.name))
-            dtype = torch.from_numpy(
-                np.empty(0, self.trt.nptype(engine.get_tensor_dtype(tensor_spec.name)))
-            ).dtype
-            output = torch.empty(shape, dtype=dtype, device="cuda")
+            np_dtype = self.trt.nptype(engine.get_tensor_dtype(tensor_spec.name))
+            output = torch.empty(
+                shape, dtype=torch.from_numpy(np.empty(0, np_dtype)).dtype, device=self.device
+            )
             context.set_tensor_address(tensor_spec.name, output.data_ptr())
-            outputs.append(output)
+            outputs[tensor_spec.name] = output
         stream = torch.cuda.current_stream()
         if not context.execute_async_v3(stream.cuda_stream):
             raise RuntimeError(f"TensorRT execution of {spec.name} failed")
-        stream.synchronize()
-        return [o.float().cpu().numpy() if o.dtype == torch.float16 else o.cpu().numpy() for o in outputs]
+        return {name: o.float() if o.dtype == torch.float16 else o for name, o in outputs.items()}

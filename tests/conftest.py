@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from export.components import build_preset, load_checkpoint
+from export.components import load_checkpoint
+from export.presets import build_preset
 from export.repository import ExportOptions, fingerprint, write_model_repository
 
 SHAPES_MODEL = Path(__file__).resolve().parent.parent / "models" / "shapes"
@@ -28,5 +29,25 @@ def shapes_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     options = ExportOptions()
     write_model_repository(
         load_checkpoint(SHAPES_MODEL), repository, options, fingerprint({"model": "shapes"}, options)
+    )
+    return repository
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A diffusers SDXL folder as a user brings one: diffusers' own StableDiffusionXLPipeline on the
+    `tiny-sdxl` random weights, written with save_pretrained (model_index.json, two text encoders...)."""
+    folder = tmp_path_factory.mktemp("checkpoints") / "tiny-sdxl-checkpoint"
+    build_preset("tiny-sdxl", seed=1).diffusers_pipeline().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_repository(tiny_sdxl_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """That folder exported as `python -m export --model <folder>` exports it."""
+    repository = tmp_path_factory.mktemp("sdxl_repository")
+    options = ExportOptions()
+    write_model_repository(
+        load_checkpoint(tiny_sdxl_folder), repository, options, fingerprint({"model": "sdxl"}, options)
     )
     return repository

@@ -20,7 +20,8 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from export.components import SD_SCHEDULER_CONFIG, SERVING_DEFAULTS_FILENAME
+from export.components import SERVING_DEFAULTS_FILENAME
+from export.presets import SD_SCHEDULER_CONFIG
 from training import architecture
 from training.shapes import render, training_layouts
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 import os
 import traceback
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
+import torch
 import triton_python_backend_utils as pb_utils
+from torch.utils.dlpack import from_dlpack, to_dlpack
 
 from t2i.contract import ModelSpec
-from t2i.denoise import DenoisingPipeline, GenerationCancelled, NetworksBySpec, batch_key
-from t2i.pipeline_io import request_from_inputs
+from t2i.denoise import DenoisingPipeline, GenerationCancelled, StepEvent, batch_key
+from t2i.pipeline_io import invalid_request_message, request_from_inputs
 from t2i.request import GenerationRequest, InvalidRequest
 
 
@@ -25,19 +27,28 @@ class NetworkError(RuntimeError):
     """A BLS call to one of the network models failed."""
 
 
-class BlsNetworks(NetworksBySpec):
-    """`t2i.denoise.Networks` over BLS calls to the network models of the same Triton server."""
+class BlsNetworks:
+    """`t2i.denoise.Networks` over BLS calls to the network models of the same Triton server. Tensors
+    cross by DLPack, so a GPU backend's tensors stay on the GPU; on the CPU it is a view, not a copy."""
 
-    def infer(self, spec: ModelSpec, *arrays: np.ndarray) -> list[np.ndarray]:
+    device = torch.device("cpu")
+
+    def run(self, spec: ModelSpec, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         request = pb_utils.InferenceRequest(
             model_name=spec.name,
             requested_output_names=[t.name for t in spec.outputs],
-            inputs=[pb_utils.Tensor(t.name, a) for t, a in zip(spec.inputs, arrays, strict=True)],
+            inputs=[
+                pb_utils.Tensor.from_dlpack(t.name, to_dlpack(inputs[t.name].contiguous()))
+                for t in spec.inputs
+            ],
         )
         response = request.exec()
         if response.has_error():
             raise NetworkError(f"{spec.name}: {response.error().message()}")
-        return [pb_utils.get_output_tensor_by_name(response, t.name).as_numpy() for t in spec.outputs]
+        return {
+            t.name: from_dlpack(pb_utils.get_output_tensor_by_name(response, t.name).to_dlpack())
+            for t in spec.outputs
+        }
 
 
 class TritonPythonModel:
@@ -54,7 +65,6 @@ class TritonPythonModel:
         gets its own error response), then those sharing a batch key run as one batch."""
         responses: list[object] = [None] * len(requests)
         groups: dict[object, list[tuple[int, GenerationRequest]]] = defaultdict(list)
-        # A client that hangs up (gRPC cancellation) marks its request; a batch stops once all are.
         for index, request in enumerate(requests):
             try:
                 prepared = self.pipeline.prepare(request_from_inputs(_input_getter(request)))
@@ -76,7 +86,7 @@ class TritonPythonModel:
             self.check_fault_injection(members)
             images = self.pipeline.generate_batch(
                 [request for _, request in members],
-                cancelled=_all_cancelled([requests[i] for i, _ in members]),
+                on_step=_stop_when_all_cancelled([requests[i] for i, _ in members]),
             )
             for (index, _), request_images in zip(members, images, strict=True):
                 tensor = pb_utils.Tensor("images", request_images[None])
@@ -105,8 +115,15 @@ class TritonPythonModel:
             raise RuntimeError("injected fault (T2I_FAULT_INJECTION_PROMPT)")
 
 
-def _all_cancelled(group: list) -> Callable[[], bool]:
-    return lambda: all(request.is_cancelled() for request in group)
+def _stop_when_all_cancelled(group: list) -> Callable[[StepEvent], None]:
+    """The step hook: a client that hangs up (gRPC cancellation) marks its request; the batch stops at the
+    next step once every one of its requests is marked."""
+
+    def on_step(event: StepEvent) -> None:
+        if all(request.is_cancelled() for request in group):
+            raise GenerationCancelled()
+
+    return on_step
 
 
 def _input_getter(request: object) -> Callable[[str], np.ndarray | None]:
@@ -118,7 +135,7 @@ def _input_getter(request: object) -> Callable[[str], np.ndarray | None]:
 
 
 def _invalid(exc: InvalidRequest) -> object:
-    # The parameter name leads the message so that clients can map it back to their own field.
+    # The field travels in a structured message that the frontend decodes (t2i.pipeline_io).
     return pb_utils.InferenceResponse(
-        error=pb_utils.TritonError(f"invalid {exc.param}: {exc.message}", pb_utils.TritonError.INVALID_ARG)
+        error=pb_utils.TritonError(invalid_request_message(exc), pb_utils.TritonError.INVALID_ARG)
     )

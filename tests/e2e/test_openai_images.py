@@ -15,7 +15,7 @@ from openai import OpenAI
 from PIL import Image
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
-from t2i.pipeline_io import images_from_output, request_to_inputs
+from t2i.pipeline_io import images_from_output, parse_invalid_request, request_to_inputs
 from t2i.request import GenerationRequest
 from t2i.triton_server import TritonServer
 from tests.e2e.conftest import Frontend
@@ -169,7 +169,8 @@ def test_pipeline_rejects_bad_input_and_stays_healthy(triton_server: TritonServe
         with pytest.raises(InferenceServerException) as error:
             infer(triton_server, bad)
         assert "INVALID_ARGUMENT" in str(error.value.status())
-        assert f"invalid {param}" in (error.value.message() or "")
+        invalid = parse_invalid_request(error.value.message() or "")
+        assert invalid is not None and invalid.param == param
     images = infer(triton_server, GenerationRequest(prompt="x", steps=2, width=128, height=64, num_images=2))
     assert images.shape == (2, 64, 128, 3) and images.dtype == np.uint8
 
@@ -214,7 +215,8 @@ def test_concurrent_requests_batch_and_keep_their_own_pixels(triton_server: Trit
         after = client.get_inference_statistics("pipeline").model_stats[0]
 
     assert isinstance(outcomes[3], InferenceServerException)
-    assert "invalid width" in (outcomes[3].message() or "")
+    invalid = parse_invalid_request(outcomes[3].message() or "")
+    assert invalid is not None and invalid.param == "width"
     good = [o for i, o in enumerate(outcomes) if i != 3]
     for expected, got in zip(alone, good, strict=True):
         assert np.array_equal(expected, got)

@@ -33,10 +33,17 @@ def config_signature(tensors) -> dict[str, tuple[int, list[int]]]:
     return {t.name: (t.data_type, list(t.dims)) for t in tensors}
 
 
-@pytest.mark.parametrize("spec", contract.NETWORKS, ids=lambda s: s.name)
-def test_network_config_matches_onnx(tiny_repository: Path, spec: contract.ModelSpec) -> None:
-    config = parse_config((tiny_repository / spec.name / "config.pbtxt").read_text())
-    graph = onnx.load(str(tiny_repository / spec.name / "1" / contract.ONNX_FILENAME)).graph
+@pytest.mark.parametrize(
+    ("family", "spec"),
+    [(family, spec) for family, specs in contract.FAMILY_NETWORKS.items() for spec in specs],
+    ids=lambda x: x if isinstance(x, str) else x.name,
+)
+def test_network_config_matches_onnx(
+    request: pytest.FixtureRequest, family: str, spec: contract.ModelSpec
+) -> None:
+    repository = request.getfixturevalue("tiny_repository" if family == "sd" else "tiny_sdxl_repository")
+    config = parse_config((repository / spec.name / "config.pbtxt").read_text())
+    graph = onnx.load(str(contract.version_dir(repository, spec.name) / contract.ONNX_FILENAME)).graph
     assert config.name == spec.name
     assert config.backend == "python"
     assert config.max_batch_size == 0 and not config.HasField("dynamic_batching")
@@ -74,6 +81,24 @@ def test_metadata_of_tiny_preset(tiny_repository: Path) -> None:
     assert metadata.latent_channels == 4
     assert metadata.text_hidden_size == 32
     assert metadata.random_weights is True
+    assert metadata.family == "sd"
+    assert (metadata.min_side, metadata.max_side) == (16, contract.MAX_SIDE)
+
+
+def test_metadata_of_an_sdxl_folder(tiny_sdxl_repository: Path) -> None:
+    """The family and its dims come from the checkpoint: two encoders concatenated for the UNet."""
+    pipeline_dir = contract.version_dir(tiny_sdxl_repository, contract.PIPELINE.name)
+    metadata = ModelMetadata.load(pipeline_dir / contract.METADATA_FILENAME)
+    assert metadata.family == "sdxl"
+    assert (metadata.text_encoder_hidden_size, metadata.text_encoder_2_hidden_size) == (32, 32)
+    assert metadata.text_hidden_size == 64 and metadata.pooled_text_size == 32
+    assert metadata.zero_empty_negative_prompt is True
+    assert metadata.vae_scaling_factor == pytest.approx(0.13025)
+    # diffusers' SDXL defaults and the checkpoint's own scheduler (EulerDiscreteScheduler).
+    assert (metadata.default_guidance_scale, metadata.default_scheduler) == (5.0, "euler")
+    assert sorted(p.name for p in pipeline_dir.iterdir() if p.name.startswith("tokenizer")) == list(
+        contract.TOKENIZER_DIRNAMES
+    )
 
 
 def test_native_onnxruntime_backend_config(tiny_repository: Path) -> None:
@@ -98,7 +123,7 @@ def test_unknown_backend_is_refused() -> None:
 )
 def test_gpu_backend_configs(tiny_repository: Path, backend: str, platform: str) -> None:
     metadata = ModelMetadata.load(tiny_repository / "pipeline" / "1" / contract.METADATA_FILENAME)
-    for spec in contract.NETWORKS:
+    for spec in metadata.networks:
         config = parse_config(network_config(spec, metadata, backend))
         assert config.platform == platform
         assert [g.kind for g in config.instance_group] == [mc.ModelInstanceGroup.KIND_GPU]

@@ -3,15 +3,16 @@ diffusers PyTorch pipeline on the same weights."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from export.components import build_preset
+from export.presets import build_preset
 from t2i import contract
-from t2i.denoise import DenoisingPipeline, GenerationCancelled
+from t2i.denoise import DenoisingPipeline, GenerationCancelled, StepEvent
 from t2i.onnx_networks import OnnxNetworks
 from t2i.request import GenerationRequest, InvalidRequest
 
@@ -127,12 +128,66 @@ def test_requests_of_different_shapes_do_not_batch(pipeline: DenoisingPipeline) 
 
 
 def test_cancellation_stops_the_loop(pipeline: DenoisingPipeline) -> None:
-    calls = []
+    seen: list[int] = []
 
-    def cancelled() -> bool:
-        calls.append(1)
-        return len(calls) > 2
+    def on_step(event: StepEvent) -> None:
+        seen.append(event.index)
+        if event.index == 2:
+            raise GenerationCancelled()
 
     with pytest.raises(GenerationCancelled):
-        pipeline.generate_batch([GenerationRequest(prompt="x", width=64, height=64, steps=20)], cancelled)
-    assert len(calls) == 3  # stopped at the third step, not after twenty
+        pipeline.generate_batch([GenerationRequest(prompt="x", width=64, height=64, steps=20)], on_step)
+    assert seen == [0, 1, 2]  # stopped after the third step, not after twenty
+
+
+def test_step_hook_sees_every_step_and_may_replace_latents(pipeline: DenoisingPipeline) -> None:
+    """The seam previews and inpainting use: per-request latents after each step, replaceable."""
+    requests = [
+        GenerationRequest(prompt="a", width=64, height=64, steps=4, seed=1, num_images=2),
+        GenerationRequest(prompt="b", width=64, height=64, steps=4, seed=2),
+    ]
+    events: list[tuple[int, int, list[tuple[int, ...]]]] = []
+
+    def record(event: StepEvent) -> None:
+        events.append((event.index, event.total, [tuple(t.shape) for t in event.latents]))
+        assert [r.prompt for r in event.requests] == ["a", "b"]
+
+    plain = pipeline.generate_batch(requests, record)
+    assert [e[0] for e in events] == [0, 1, 2, 3] and {e[1] for e in events} == {4}
+    assert events[0][2] == [(2, 4, 8, 8), (1, 4, 8, 8)]
+
+    def zero_second_request(event: StepEvent) -> None:
+        event.latents[1] = torch.zeros_like(event.latents[1])
+
+    steered = pipeline.generate_batch(requests, zero_second_request)
+    assert np.array_equal(steered[0], plain[0])  # the other request is untouched
+    assert not np.array_equal(steered[1], plain[1])
+    # Replaced after the last step too: what is decoded is exactly the hook's latents.
+    assert np.array_equal(steered[1], pipeline.decode_latents(torch.zeros(1, 4, 8, 8)))
+
+
+def test_network_calls_are_split_at_the_published_batch_limit(tiny_repository: Path) -> None:
+    """A backend that takes at most N rows per call (a TensorRT profile) gets several calls, same pixels."""
+    networks = OnnxNetworks(tiny_repository)
+    calls: list[tuple[str, int]] = []
+    run = networks.run
+
+    def counting_run(spec, inputs):  # type: ignore[no-untyped-def]
+        calls.append((spec.name, len(next(iter(inputs.values())))))
+        return run(spec, inputs)
+
+    networks.run = counting_run  # type: ignore[method-assign]
+    unlimited = DenoisingPipeline.from_version_dir(tiny_repository / "pipeline" / "1", networks)
+    limited = DenoisingPipeline(
+        networks,
+        unlimited.prompts.tokenizers,
+        unlimited.scheduler_config,
+        dataclasses.replace(unlimited.metadata, network_max_batch={"unet": 2, "vae_decoder": 1}),
+    )
+    request = GenerationRequest(prompt="x", width=64, height=64, steps=2, seed=3, num_images=3)
+    expected = unlimited(request)
+    calls.clear()
+    images = limited(request)
+    assert [c for c in calls if c[0] == "unet"] == [("unet", 2)] * 6  # 6 rows (3 guided images) per step
+    assert [c for c in calls if c[0] == "vae_decoder"] == [("vae_decoder", 1)] * 3
+    assert np.abs(images.astype(int) - expected.astype(int)).max() <= 2  # batch-size rounding only

@@ -9,7 +9,7 @@ import pytest
 from transformers import CLIPTokenizer
 
 from export.cli import main
-from export.components import build_preset
+from export.presets import build_preset
 from export.repository import MANIFEST_FILENAME
 from t2i import contract
 from t2i.contract import ModelMetadata
@@ -18,7 +18,7 @@ from t2i.contract import ModelMetadata
 def test_verification_figures_are_recorded(tiny_repository: Path) -> None:
     manifest = json.loads((tiny_repository / "pipeline" / MANIFEST_FILENAME).read_text())
     networks = {v["network"]: v for v in manifest["verification"]}
-    assert set(networks) == {spec.name for spec in contract.NETWORKS}
+    assert set(networks) == {spec.name for spec in contract.FAMILY_NETWORKS["sd"]}
     for figures in networks.values():
         assert 0 <= figures["max_abs_diff"] <= figures["tolerance"]
 
@@ -54,8 +54,41 @@ def test_local_diffusers_folder(tmp_path: Path) -> None:
 
 
 def test_not_a_checkpoint_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--model", str(tmp_path), "--output", str(tmp_path / "repo")]) == 2
-    assert "missing" in capsys.readouterr().err
+    assert main(["--model", str(tmp_path), "--output", str(tmp_path / "repo")]) == 1
+    assert "no model_index.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("pipeline_class", ["FluxPipeline", "StableDiffusion3Pipeline", "KandinskyPipeline"])
+def test_unsupported_family_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pipeline_class: str
+) -> None:
+    folder = tmp_path / "other-model"
+    folder.mkdir()
+    (folder / "model_index.json").write_text(json.dumps({"_class_name": pipeline_class}))
+    assert main(["--model", str(folder), "--output", str(tmp_path / "repo")]) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err
+    assert pipeline_class in lines[0] and "sd (" in lines[0] and "sdxl (" in lines[0]
+    assert not (tmp_path / "repo").exists()
+
+
+def test_sdxl_folder_without_its_first_text_encoder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The SDXL refiner has only the second encoder: not a text-to-image checkpoint of this family."""
+    folder = tmp_path / "refiner"
+    folder.mkdir()
+    (folder / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionXLImg2ImgPipeline"}))
+    assert main(["--model", str(folder), "--output", str(tmp_path / "repo")]) == 1
+    assert "missing text_encoder, text_encoder_2, tokenizer, tokenizer_2" in capsys.readouterr().err
+
+
+def test_sdxl_folder_exports_every_network(tiny_sdxl_repository: Path) -> None:
+    manifest = json.loads((tiny_sdxl_repository / "pipeline" / MANIFEST_FILENAME).read_text())
+    assert manifest["family"] == "sdxl"
+    verified = {v["network"] for v in manifest["verification"] if v["max_abs_diff"] <= v["tolerance"]}
+    assert verified == {spec.name for spec in contract.FAMILY_NETWORKS["sdxl"]}
 
 
 def test_fp16_needs_tensorrt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,9 +13,11 @@ from PIL import Image
 from tritonclient.utils import InferenceServerException
 
 from frontend.app import create_app
-from frontend.errors import BackendUnavailable, GenerationTimeout, InvalidParameter
+from frontend.errors import APIError, BackendUnavailable, GenerationTimeout, InvalidParameter
 from frontend.settings import Settings
 from frontend.triton_client import map_triton_error
+from t2i.pipeline_io import invalid_request_message
+from t2i.request import InvalidRequest
 from tests.unit.conftest import TINY, FakeTriton
 
 
@@ -159,10 +161,20 @@ def test_models_lists_the_served_model(client: TestClient) -> None:
 
 
 def test_triton_errors_map_to_api_errors() -> None:
-    invalid = map_triton_error(
+    # The pipeline's structured message, with the request-id prefix Triton may put in front.
+    message = "[request id: 7] " + invalid_request_message(InvalidRequest("width", "width must be 64"))
+    invalid = map_triton_error(InferenceServerException(message, status="StatusCode.INVALID_ARGUMENT"))
+    assert isinstance(invalid, InvalidParameter) and invalid.param == "width"
+    assert invalid.message == "width must be 64"
+    # Prose that merely looks like a field name is not read as one.
+    prose = map_triton_error(
         InferenceServerException("invalid width: bad", status="StatusCode.INVALID_ARGUMENT")
     )
-    assert isinstance(invalid, InvalidParameter) and invalid.param == "width"
+    assert isinstance(prose, InvalidParameter) and prose.param is None
+    # A failure nobody classified is a 500, not a 503 that tells clients to retry.
+    for status in ("StatusCode.UNKNOWN", "StatusCode.INTERNAL"):
+        failed = map_triton_error(InferenceServerException("boom", status=status))
+        assert type(failed) is APIError and failed.status == 500
     down = map_triton_error(InferenceServerException("connect failed", status="StatusCode.UNAVAILABLE"))
     assert isinstance(down, BackendUnavailable)
     late = map_triton_error(

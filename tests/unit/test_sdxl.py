@@ -1,0 +1,160 @@
+"""The SDXL family over plain onnxruntime sessions of an exported SDXL folder, checked against diffusers'
+own StableDiffusionXLPipeline loaded from that same folder (same seed convention: image i uses seed s + i
+from its own CPU generator)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionXLPipeline
+
+from export.components import family_defaults
+from t2i import contract
+from t2i.denoise import DenoisingPipeline
+from t2i.onnx_networks import OnnxNetworks
+from t2i.request import GenerationRequest
+
+PROMPT = "a red circle on a blue background"
+# SDXL-Turbo's scheduler: Euler ancestral over trailing timesteps.
+TURBO_SCHEDULER = {"_class_name": "EulerAncestralDiscreteScheduler", "timestep_spacing": "trailing"}
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_sdxl_repository: Path) -> DenoisingPipeline:
+    version_dir = contract.version_dir(tiny_sdxl_repository, contract.PIPELINE.name)
+    return DenoisingPipeline.from_version_dir(version_dir, OnnxNetworks(tiny_sdxl_repository))
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_sdxl_folder: Path) -> Any:
+    pipe = StableDiffusionXLPipeline.from_pretrained(tiny_sdxl_folder)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def diffusers_images(pipe: Any, negative: str | None, **kwargs: Any) -> np.ndarray:
+    seed, count = kwargs.pop("seed"), kwargs.pop("num_images")
+    return pipe(
+        PROMPT,
+        negative_prompt=negative,
+        num_images_per_prompt=count,
+        generator=[torch.Generator().manual_seed(seed + i) for i in range(count)],
+        output_type="np",
+        **kwargs,
+    ).images
+
+
+def ours(
+    pipeline: DenoisingPipeline, negative: str | None, scheduler: str = "euler", **kwargs: Any
+) -> np.ndarray:
+    return pipeline(
+        GenerationRequest(
+            prompt=PROMPT,
+            negative_prompt=negative or "",
+            width=kwargs["width"],
+            height=kwargs["height"],
+            steps=kwargs["num_inference_steps"],
+            guidance_scale=kwargs["guidance_scale"],
+            seed=kwargs["seed"],
+            num_images=kwargs["num_images"],
+            scheduler=scheduler,
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("negative", "guidance"),
+    [("blurry, green", 6.0), (None, 6.0), (None, 1.0)],
+    ids=["negative-prompt", "no-negative-prompt-zeros", "no-guidance"],
+)
+def test_matches_diffusers_sdxl_pipeline(
+    pipeline: DenoisingPipeline, reference: Any, negative: str | None, guidance: float
+) -> None:
+    settings = {"width": 96, "height": 64, "num_inference_steps": 5, "guidance_scale": guidance}
+    settings |= {"seed": 7, "num_images": 2}
+    expected = diffusers_images(reference, negative, **settings)
+    images = ours(pipeline, negative, **settings)
+    assert images.shape == (2, 64, 96, 3) and images.dtype == np.uint8
+    assert expected.std() > 0.05  # a real picture to compare, not a flat one
+    assert np.abs(images / 255.0 - expected).max() < 2 / 255
+
+
+def test_an_empty_negative_prompt_follows_the_checkpoints_force_zeros(
+    pipeline: DenoisingPipeline, reference: Any
+) -> None:
+    """force_zeros_for_empty_prompt=False (model_index.json) encodes "" instead: both sides follow it."""
+    settings = {"width": 64, "height": 64, "num_inference_steps": 4, "guidance_scale": 6.0}
+    settings |= {"seed": 3, "num_images": 1}
+    encoded_empty = DenoisingPipeline(
+        pipeline.networks,
+        pipeline.prompts.tokenizers,
+        pipeline.scheduler_config,
+        dataclasses.replace(pipeline.metadata, zero_empty_negative_prompt=False),
+    )
+    reference.register_to_config(force_zeros_for_empty_prompt=False)
+    try:
+        expected = diffusers_images(reference, None, **settings)
+    finally:
+        reference.register_to_config(force_zeros_for_empty_prompt=True)
+    images = ours(encoded_empty, None, **settings)
+    assert np.abs(images / 255.0 - expected).max() < 2 / 255
+    assert not np.array_equal(images, ours(pipeline, None, **settings))
+
+
+def test_turbo_scheduler_one_step_without_guidance(pipeline: DenoisingPipeline, reference: Any) -> None:
+    """SDXL-Turbo is this family with Euler ancestral over trailing timesteps, one step, guidance 0."""
+    turbo_config = {**pipeline.scheduler_config, **TURBO_SCHEDULER}
+    turbo = DenoisingPipeline(pipeline.networks, pipeline.prompts.tokenizers, turbo_config, pipeline.metadata)
+    reference_scheduler = reference.scheduler
+    reference.scheduler = EulerAncestralDiscreteScheduler.from_config(turbo_config)
+    try:
+        settings = {"width": 64, "height": 64, "num_inference_steps": 1, "guidance_scale": 0.0}
+        expected = diffusers_images(reference, None, seed=11, num_images=2, **settings)
+    finally:
+        reference.scheduler = reference_scheduler
+    images = ours(turbo, None, scheduler="euler_a", seed=11, num_images=2, **settings)
+    assert np.abs(images / 255.0 - expected).max() < 2 / 255
+
+
+def test_distilled_checkpoints_get_few_step_defaults() -> None:
+    assert family_defaults("sdxl", TURBO_SCHEDULER) == {
+        "default_steps": 1,
+        "hd_steps": 4,
+        "default_guidance_scale": 0.0,
+        "default_scheduler": "euler_a",
+    }
+    lcm = family_defaults("sdxl", {"_class_name": "LCMScheduler"})
+    assert (lcm["default_steps"], lcm["default_guidance_scale"], lcm["default_scheduler"]) == (4, 1.0, "lcm")
+    base = family_defaults("sdxl", {"_class_name": "DPMSolverMultistepScheduler"})
+    assert base == {"default_guidance_scale": 5.0, "default_scheduler": "dpmpp_2m"}
+
+
+def test_a_batch_of_sdxl_requests_gives_each_its_own_pixels(pipeline: DenoisingPipeline) -> None:
+    """Different sizes of conditioning per request (time ids, zeroed negatives) stay with their request."""
+    common = {"width": 64, "height": 64, "steps": 3, "scheduler": "euler_a"}
+    requests = [
+        GenerationRequest(prompt="a red circle", seed=1, num_images=2, guidance_scale=6.0, **common),
+        GenerationRequest(
+            prompt="a blue square", negative_prompt="green", seed=9, guidance_scale=3.0, **common
+        ),
+        GenerationRequest(prompt="a star", seed=4, guidance_scale=0.0, **common),
+    ]
+    batched = pipeline.generate_batch(requests)
+    for request, images in zip(requests, batched, strict=True):
+        assert np.array_equal(images, pipeline(request))
+
+
+def test_sdxl_image_to_image_follows_strength(pipeline: DenoisingPipeline) -> None:
+    init = np.zeros((64, 64, 3), dtype=np.uint8)
+    init[:, :32] = (255, 0, 0)
+    base = {"prompt": PROMPT, "width": 64, "height": 64, "steps": 6, "seed": 2}
+    weak = pipeline(GenerationRequest(**base, init_image=init, strength=0.3))
+    strong = pipeline(GenerationRequest(**base, init_image=init, strength=1.0))
+    plain = pipeline(GenerationRequest(**base))
+    assert weak.shape == (1, 64, 64, 3)
+    assert not np.array_equal(weak, plain) and not np.array_equal(weak, strong)
