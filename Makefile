@@ -12,7 +12,7 @@ EXPORT_SOURCE = $(if $(PRESET),--preset $(PRESET),--model $(MODEL))
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install model serve test test-unit test-e2e lint format train eval export-sd15 bench bench-quick perf-analyzer load clean
+.PHONY: install model serve test test-unit test-e2e lint format train eval export-sd15 export-sdxl bench bench-quick perf-analyzer load clean
 
 install: $(STAMP)
 
@@ -67,6 +67,12 @@ eval: install
 export-sd15: install
 	$(PY) -m export --preset sd15 --output var/sd15_repository
 	$(PY) -m benchmarks.unet_step --model-repository var/sd15_repository --size 256
+
+# Full-size SDXL base architecture (random weights; a 10 GB FP32 UNet, ~13 GB of ONNX), then one UNet step.
+# Tracing holds the weights several times over: needs a machine with well over 24 GB of memory.
+export-sdxl: install
+	$(PY) -m export --preset sdxl --output var/sdxl_repository
+	$(PY) -m benchmarks.unet_step --model-repository var/sdxl_repository --size 512
 
 # Benchmarks: tiny and sd15 (exports sd15 at 256x256 into var/bench, ~4 GB; about 15 minutes on 2 cores).
 bench: install perf-analyzer

@@ -6,10 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
+from t2i import contract
+
 PublicSize = Literal[
     "256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "1536x1024", "1024x1536", "auto"
 ]
 MAX_SEED = 4294967295
+# The contract's scheduler names as the schema's enum (Literal of a tuple is the Literal of its items).
+SchedulerName = Literal[contract.SCHEDULERS]  # type: ignore[valid-type]
 
 
 def _not_blank(value: str) -> str:

@@ -26,11 +26,17 @@ def generation_size(width: int, height: int, metadata: ModelMetadata) -> tuple[i
     area = metadata.native_width * metadata.native_height
     aspect = width / height
     multiple = metadata.size_multiple
+    wide, tall = math.sqrt(area * aspect), math.sqrt(area / aspect)
+    # Within the sides the backend serves (published in the metadata), keeping the aspect ratio.
+    shrink = min(1.0, metadata.max_side / max(wide, tall))
 
     def snap(side: float) -> int:
-        return max(multiple, int(round(side / multiple)) * multiple)
+        snapped = (
+            int(side * shrink / multiple) * multiple if shrink < 1 else int(round(side / multiple)) * multiple
+        )
+        return min(max(metadata.smallest_side, snapped), metadata.max_side)
 
-    return snap(math.sqrt(area * aspect)), snap(math.sqrt(area / aspect))
+    return snap(wide), snap(tall)
 
 
 def resize_exact(image: np.ndarray, width: int, height: int) -> Image.Image:

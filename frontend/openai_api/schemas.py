@@ -6,10 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from frontend.schema_types import PublicSize, Seed, prompt_field
+from frontend.schema_types import PublicSize, SchedulerName, Seed, prompt_field
 from t2i import contract
-
-SchedulerName = Literal["euler", "euler_a", "ddim", "dpmpp_2m", "lcm", "pndm", "heun"]
 
 
 class ImageGenerationRequest(BaseModel):
@@ -31,7 +29,7 @@ class ImageGenerationRequest(BaseModel):
         },
     )
 
-    prompt: prompt_field(4000) = Field(description="What to draw.")  # type: ignore[valid-type]
+    prompt: prompt_field(contract.MAX_PROMPT_CHARS) = Field(description="What to draw.")  # type: ignore[valid-type]
     model: str | None = Field(None, description="A served model name from GET /v1/models.")
     provider: str | None = Field(None, description="Accepted and echoed; `auto` or a served backend name.")
     n: int = Field(1, ge=1, le=4, description="Images to generate, run as one batch.")
@@ -40,7 +38,9 @@ class ImageGenerationRequest(BaseModel):
     style: Literal["natural", "vivid"] = Field("natural", description="`vivid`: more saturated, dramatic.")
     response_format: Literal["url", "b64_json"] = "url"
     user: str | None = None
-    negative_prompt: str | None = Field(None, max_length=4000, description="What to steer away from.")
+    negative_prompt: str | None = Field(
+        None, max_length=contract.MAX_PROMPT_CHARS, description="What to steer away from."
+    )
     seed: Seed | None = None
     steps: int | None = Field(None, ge=1, le=contract.MAX_STEPS, description="Denoising steps.")
     guidance_scale: float | None = Field(

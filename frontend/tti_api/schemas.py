@@ -3,6 +3,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from frontend.schema_types import PublicSize, SafeName, Seed, prompt_field
+from t2i import contract
 
 
 class TextToImageRequest(BaseModel):
@@ -24,7 +25,7 @@ class TextToImageRequest(BaseModel):
         },
     )
 
-    prompt: prompt_field(4000) = Field(description="What to draw.")  # type: ignore[valid-type]
+    prompt: prompt_field(contract.MAX_PROMPT_CHARS) = Field(description="What to draw.")  # type: ignore[valid-type]
     provider: str = Field("auto", description="`auto`, `triton`, or the served model's name.")
     size: PublicSize = Field("1024x1024", description="WIDTHxHEIGHT or `auto`.")
     style: str = Field("realistic", description="A preset from GET /v1/styles.")
@@ -37,7 +38,7 @@ class TextToImageRequest(BaseModel):
         0.5, ge=0.0, le=1.0, description="Influence of the references (image-to-image strength)."
     )
     count: int = Field(1, ge=1, le=4, description="Variations; more than one answers with a zip.")
-    negative_prompt: str | None = Field(None, max_length=4000)
+    negative_prompt: str | None = Field(None, max_length=contract.MAX_PROMPT_CHARS)
     name: SafeName | None = Field(None, description="File name without extension.")
     folder: SafeName = Field("images", description="Folder in the image store.")
     seed: Seed | None = None
