@@ -35,7 +35,7 @@ def unet_step_feeds(metadata: ModelMetadata, size: int) -> dict[str, np.ndarray]
         contract.LATENT_WIDTH: size // metadata.vae_scale_factor,
     }
     feeds = {}
-    for tensor in contract.network_spec(metadata.family, contract.UNET.name).inputs:
+    for tensor in metadata.network(contract.UNET.name).inputs:
         shape = [
             axes[d] if d in contract.DYNAMIC_AXES else contract.fixed_dim(metadata, d) for d in tensor.dims
         ]

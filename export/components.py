@@ -136,16 +136,27 @@ class Components:
             vae_latents_std=tuple(latents_std) if latents_std is not None else None,
             min_side=size_multiple,
             max_side=contract.MAX_SIDE,
+            time_cond_proj_dim=int(self.unet.config.time_cond_proj_dim or 0),
             **family_fields,
         )
 
 
-def family_defaults(family: str, scheduler_config: dict[str, Any]) -> dict[str, Any]:
+def family_defaults(
+    family: str, scheduler_config: dict[str, Any], guidance_embedded: bool = False
+) -> dict[str, Any]:
     """Serving defaults from what the checkpoint is: distilled few-step checkpoints (LCM, SDXL-Turbo)
     run 1-4 steps without classifier-free guidance; others 30 steps with their family's guidance."""
     scheduler_class = scheduler_config.get("_class_name", "")
-    if scheduler_class == "LCMScheduler":
-        return {"default_steps": 4, "hd_steps": 8, "default_guidance_scale": 1.0, "default_scheduler": "lcm"}
+    if scheduler_class == "LCMScheduler" or guidance_embedded:
+        # An LCM-distilled UNet embeds the guidance scale (8, its authors' value) at no extra cost;
+        # LCM-LoRA-fused UNets run without guidance.
+        guidance = 8.0 if guidance_embedded else 1.0
+        return {
+            "default_steps": 4,
+            "hd_steps": 8,
+            "default_guidance_scale": guidance,
+            "default_scheduler": "lcm",
+        }
     if family == "sdxl" and scheduler_config.get("timestep_spacing") == "trailing":
         # SDXL-Turbo ships Euler ancestral with trailing timesteps; one step, guidance off (its card).
         return {
@@ -196,14 +207,10 @@ def load_checkpoint(folder: Path, name: str | None = None) -> Components:
     if missing:
         raise UnsupportedModel(f"{folder} is not a complete {family} folder: missing {', '.join(missing)}")
     scheduler_config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
-    defaults = family_defaults(family, scheduler_config) | read_serving_defaults(folder)
     encoder_classes = [CLIPTextModel, CLIPTextModelWithProjection]
     unet = UNet2DConditionModel.from_pretrained(folder / "unet").float().eval()
-    if unet.config.time_cond_proj_dim is not None:
-        # LCM-distilled UNets embed the guidance scale as an extra input; not exported yet.
-        raise UnsupportedModel(
-            f"{folder.name}: UNets with a guidance embedding (time_cond_proj_dim) are not supported yet"
-        )
+    guidance_embedded = unet.config.time_cond_proj_dim is not None
+    defaults = family_defaults(family, scheduler_config, guidance_embedded) | read_serving_defaults(folder)
     return Components(
         name=name or folder.resolve().name,
         family=family,

@@ -38,31 +38,25 @@ class SdxlTextEncoder(nn.Module):
 
 
 class UNet(nn.Module):
-    def __init__(self, unet: Any):
+    """Any family's UNet with its spec's inputs in the spec's order: SDXL's added conditions
+    (text_embeds, time_ids) and an LCM UNet's guidance embedding (timestep_cond) by name."""
+
+    def __init__(self, unet: Any, spec: contract.ModelSpec):
         super().__init__()
         self.unet = unet
+        self.input_names = [t.name for t in spec.inputs]
 
-    def forward(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor):
-        return self.unet(sample, timestep, encoder_hidden_states, return_dict=False)[0]
-
-
-class SdxlUNet(nn.Module):
-    def __init__(self, unet: Any):
-        super().__init__()
-        self.unet = unet
-
-    def forward(
-        self,
-        sample: torch.Tensor,
-        timestep: torch.Tensor,
-        encoder_hidden_states: torch.Tensor,
-        text_embeds: torch.Tensor,
-        time_ids: torch.Tensor,
-    ):
-        added = {"text_embeds": text_embeds, "time_ids": time_ids}
-        return self.unet(sample, timestep, encoder_hidden_states, added_cond_kwargs=added, return_dict=False)[
-            0
-        ]
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        named = dict(zip(self.input_names, inputs, strict=True))
+        added = {name: named[name] for name in ("text_embeds", "time_ids") if name in named}
+        return self.unet(
+            named["sample"],
+            named["timestep"],
+            named["encoder_hidden_states"],
+            timestep_cond=named.get("timestep_cond"),
+            added_cond_kwargs=added or None,
+            return_dict=False,
+        )[0]
 
 
 class VaeDecoder(nn.Module):
@@ -86,20 +80,16 @@ class VaeEncoder(nn.Module):
 
 def network_modules(components: Any) -> dict[str, nn.Module]:
     """Spec name -> the module to trace, for the components' family."""
-    vae = {
+    unet_spec = components.metadata().network(contract.UNET.name)
+    modules: dict[str, nn.Module] = {
+        contract.UNET.name: UNet(components.unet, unet_spec),
         contract.VAE_DECODER.name: VaeDecoder(components.vae),
         contract.VAE_ENCODER.name: VaeEncoder(components.vae),
     }
     if components.family == "sdxl":
         first, second = components.text_encoders
-        return {
-            contract.SDXL_TEXT_ENCODER.name: SdxlTextEncoder(first, pooled=False),
-            contract.SDXL_TEXT_ENCODER_2.name: SdxlTextEncoder(second, pooled=True),
-            contract.SDXL_UNET.name: SdxlUNet(components.unet),
-            **vae,
-        }
-    return {
-        contract.TEXT_ENCODER.name: TextEncoder(components.text_encoder),
-        contract.UNET.name: UNet(components.unet),
-        **vae,
-    }
+        modules[contract.SDXL_TEXT_ENCODER.name] = SdxlTextEncoder(first, pooled=False)
+        modules[contract.SDXL_TEXT_ENCODER_2.name] = SdxlTextEncoder(second, pooled=True)
+    else:
+        modules[contract.TEXT_ENCODER.name] = TextEncoder(components.text_encoder)
+    return modules

@@ -140,6 +140,15 @@ def network_spec(family: str, name: str) -> ModelSpec:
     return next(spec for spec in FAMILY_NETWORKS[family] if spec.name == name)
 
 
+# LCM-distilled UNets take the guidance scale as an embedding added to the timestep's (diffusers'
+# time_cond_proj_dim) instead of running an unconditional half.
+TIMESTEP_COND = TensorSpec("timestep_cond", "FP32", (BATCH, "time_cond_proj_dim"))
+
+
+def with_guidance_embedding(unet: ModelSpec) -> ModelSpec:
+    return dataclasses.replace(unet, inputs=(*unet.inputs, TIMESTEP_COND))
+
+
 # The BLS model every public API ends up calling. Scalars are [1] after the batch dim; only `prompt` is
 # required. Concurrent requests reach one execute() together, and those that share size, steps and
 # scheduler run as one UNet batch per step.
@@ -225,6 +234,7 @@ class ModelMetadata:
     min_side: int = 0
     max_side: int = MAX_SIDE
     network_max_batch: dict[str, int] = dataclasses.field(default_factory=dict)
+    time_cond_proj_dim: int = 0  # > 0: the UNet takes `timestep_cond` (LCM-distilled)
 
     @property
     def smallest_side(self) -> int:
@@ -232,7 +242,14 @@ class ModelMetadata:
 
     @property
     def networks(self) -> tuple[ModelSpec, ...]:
-        return FAMILY_NETWORKS[self.family]
+        """The family's networks as this model exports them."""
+        specs = FAMILY_NETWORKS[self.family]
+        if self.time_cond_proj_dim:
+            specs = tuple(with_guidance_embedding(s) if s.name == UNET.name else s for s in specs)
+        return specs
+
+    def network(self, name: str) -> ModelSpec:
+        return next(spec for spec in self.networks if spec.name == name)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

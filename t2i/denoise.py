@@ -89,7 +89,7 @@ class DenoisingPipeline:
         self.prompts = prompt_encoder(metadata, tokenizers)
         self.scheduler_config = scheduler_config
         self.metadata = metadata
-        self.unet = contract.network_spec(metadata.family, contract.UNET.name)
+        self.unet = metadata.network(contract.UNET.name)
 
     @classmethod
     def from_version_dir(cls, version_dir: Path, networks: Networks) -> DenoisingPipeline:
@@ -140,6 +140,9 @@ class DenoisingPipeline:
 
         # 2. Encode every prompt and negative prompt: the family's text encoders, one call each.
         conditionings = self.prompts.encode(self.run_network, requests, self.device)
+        if self.metadata.time_cond_proj_dim:
+            for request, conditioning in zip(requests, conditionings, strict=True):
+                conditioning["timestep_cond"] = self.guidance_embedding(request)
 
         # 3-4. Per request: generators seeded seed + i, its own scheduler, the starting latents.
         states = [self.prepare_state(r, c) for r, c in zip(requests, conditionings, strict=True)]
@@ -197,6 +200,20 @@ class DenoisingPipeline:
         images = (decoded / 2 + 0.5).clamp(0.0, 1.0).permute(0, 2, 3, 1)
         return (images * 255).round().to(torch.uint8).cpu().numpy()
 
+    def guidance_embedding(self, request: GenerationRequest) -> torch.Tensor:
+        """The guidance scale as LCM-distilled UNets take it: a sinusoidal embedding of (w - 1) * 1000,
+        one row per image (diffusers' get_guidance_scale_embedding)."""
+        dim = self.metadata.time_cond_proj_dim
+        # Float32 step by step as diffusers computes it, so the embedding matches to the last bit.
+        w = torch.tensor(request.guidance_scale - 1.0).repeat(request.num_images) * 1000.0
+        half = dim // 2
+        scale = torch.log(torch.tensor(10000.0)) / (half - 1)
+        angles = w[:, None] * torch.exp(torch.arange(half, dtype=torch.float32) * -scale)[None, :]
+        embedding = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+        if dim % 2:
+            embedding = torch.nn.functional.pad(embedding, (0, 1))
+        return embedding.to(self.device)
+
     def channel_vector(self, values: tuple[float, ...]) -> torch.Tensor:
         return torch.tensor(values, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
 
@@ -217,7 +234,13 @@ class DenoisingPipeline:
         else:
             timesteps, latents = self.prepare_init_latents(request, scheduler, noise, generators)
         return _RequestState(
-            request, uses_guidance(request), conditioning, generators, scheduler, timesteps, latents
+            request,
+            uses_guidance(request, self.metadata),
+            conditioning,
+            generators,
+            scheduler,
+            timesteps,
+            latents,
         )
 
     def prepare_init_latents(

@@ -22,16 +22,19 @@ class Tokenizer(Protocol):
     def __call__(self, texts: list[str], **kwargs: Any) -> Any: ...
 
 
-def uses_guidance(request: GenerationRequest) -> bool:
-    """Guidance at or below 1 is the conditional prediction alone: no unconditional half."""
-    return request.guidance_scale > 1.0
+def uses_guidance(request: GenerationRequest, metadata: ModelMetadata) -> bool:
+    """Classifier-free guidance: an unconditional half beside the conditional one. Not at guidance 1 or
+    below (the conditional prediction alone), nor for a UNet that takes the guidance scale as an input
+    (LCM-distilled, diffusers' time_cond_proj_dim)."""
+    return request.guidance_scale > 1.0 and not metadata.time_cond_proj_dim
 
 
-def prompt_texts(requests: list[GenerationRequest]) -> list[str]:
+def prompt_texts(requests: list[GenerationRequest], metadata: ModelMetadata) -> list[str]:
     """The texts to encode: [negative, prompt] per guided request, [prompt] otherwise."""
     texts: list[str] = []
     for request in requests:
-        texts += [request.negative_prompt, request.prompt] if uses_guidance(request) else [request.prompt]
+        guided = uses_guidance(request, metadata)
+        texts += [request.negative_prompt, request.prompt] if guided else [request.prompt]
     return texts
 
 
@@ -46,12 +49,14 @@ def tokenize(tokenizer: Tokenizer, texts: list[str], device: torch.device) -> to
     return ids.to(device=device, dtype=torch.int64)
 
 
-def split_per_request(requests: list[GenerationRequest], encoded: Conditioning) -> list[Conditioning]:
+def split_per_request(
+    requests: list[GenerationRequest], metadata: ModelMetadata, encoded: Conditioning
+) -> list[Conditioning]:
     """Rows of the encoded texts -> per request [uncond x n, cond x n] (or cond x n without guidance),
     each image of a request with its own copy, as diffusers repeats them for num_images_per_prompt."""
     result, row = [], 0
     for request in requests:
-        rows = 2 if uses_guidance(request) else 1
+        rows = 2 if uses_guidance(request, metadata) else 1
         result.append(
             {
                 name: tensor[row : row + rows].repeat_interleave(request.num_images, dim=0)

@@ -22,6 +22,6 @@ class SDPromptEncoder(PromptEncoder):
         self, run: RunNetwork, requests: list[GenerationRequest], device: torch.device
     ) -> list[Conditioning]:
         # Every prompt and negative prompt of the batch in one text-encoder call.
-        input_ids = tokenize(self.tokenizers[0], prompt_texts(requests), device)
+        input_ids = tokenize(self.tokenizers[0], prompt_texts(requests, self.metadata), device)
         hidden = run(contract.TEXT_ENCODER, {"input_ids": input_ids})["last_hidden_state"]
-        return split_per_request(requests, {"encoder_hidden_states": hidden.float()})
+        return split_per_request(requests, self.metadata, {"encoder_hidden_states": hidden.float()})

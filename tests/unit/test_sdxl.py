@@ -11,9 +11,16 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionXLPipeline
+from diffusers import (
+    EulerAncestralDiscreteScheduler,
+    LCMScheduler,
+    StableDiffusionXLPipeline,
+    UNet2DConditionModel,
+)
 
-from export.components import family_defaults
+from export.components import family_defaults, load_checkpoint
+from export.presets import build_preset
+from export.repository import ExportOptions, fingerprint, write_model_repository
 from t2i import contract
 from t2i.denoise import DenoisingPipeline
 from t2i.onnx_networks import OnnxNetworks
@@ -158,3 +165,40 @@ def test_sdxl_image_to_image_follows_strength(pipeline: DenoisingPipeline) -> No
     plain = pipeline(GenerationRequest(**base))
     assert weak.shape == (1, 64, 64, 3)
     assert not np.array_equal(weak, plain) and not np.array_equal(weak, strong)
+
+
+@pytest.fixture(scope="module")
+def lcm_sdxl_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """LCM-distilled SDXL as published: a UNet with a guidance embedding (time_cond_proj_dim) and the
+    LCM scheduler, in a folder written by diffusers."""
+    components = build_preset("tiny-sdxl", seed=4)
+    components.unet = UNet2DConditionModel.from_config(components.unet.config, time_cond_proj_dim=32).eval()
+    pipe = components.diffusers_pipeline()
+    pipe.scheduler = LCMScheduler.from_config(components.scheduler_config)
+    folder = tmp_path_factory.mktemp("checkpoints") / "tiny-lcm-sdxl"
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def test_lcm_distilled_sdxl_matches_diffusers(lcm_sdxl_folder: Path, tmp_path: Path) -> None:
+    """The guidance scale goes in as the UNet's embedding, no unconditional half; LCM defaults."""
+    components = load_checkpoint(lcm_sdxl_folder)
+    options = ExportOptions()
+    write_model_repository(components, tmp_path, options, fingerprint({"lcm": 1}, options))
+    version_dir = contract.version_dir(tmp_path, contract.PIPELINE.name)
+    lcm = DenoisingPipeline.from_version_dir(version_dir, OnnxNetworks(tmp_path))
+    assert lcm.metadata.time_cond_proj_dim == 32
+    assert (lcm.metadata.default_steps, lcm.metadata.default_guidance_scale) == (4, 8.0)
+    assert lcm.metadata.default_scheduler == "lcm"
+    assert "timestep_cond" in [t.name for t in lcm.metadata.network("unet").inputs]
+
+    reference = StableDiffusionXLPipeline.from_pretrained(lcm_sdxl_folder)
+    reference.set_progress_bar_config(disable=True)
+    settings = {"width": 64, "height": 64, "num_inference_steps": 4, "guidance_scale": 8.0}
+    expected = diffusers_images(reference, None, seed=5, num_images=2, **settings)
+    images = ours(lcm, None, scheduler="lcm", seed=5, num_images=2, **settings)
+    assert np.abs(images / 255.0 - expected).max() < 2 / 255
+    other_guidance = ours(
+        lcm, None, scheduler="lcm", seed=5, num_images=2, **(settings | {"guidance_scale": 2.0})
+    )
+    assert not np.array_equal(images, other_guidance)
