@@ -22,6 +22,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from export.components import SERVING_DEFAULTS_FILENAME
 from export.presets import SD_SCHEDULER_CONFIG
+from t2i.families.base import tokenize as serving_tokenize
 from training import architecture
 from training.shapes import render, training_layouts
 
@@ -58,14 +59,8 @@ class Dataset:
 
 
 def tokenize(tokenizer: CLIPTokenizer, texts: list[str]) -> torch.Tensor:
-    """Exactly as the serving pipeline tokenizes prompts (t2i.denoise.DenoisingPipeline.encode_prompts)."""
-    return tokenizer(
-        texts,
-        padding="max_length",
-        max_length=tokenizer.model_max_length,
-        truncation=True,
-        return_tensors="pt",
-    ).input_ids
+    """Exactly as the serving pipeline tokenizes prompts (t2i.families), on the CPU."""
+    return serving_tokenize(tokenizer, texts, torch.device("cpu"))
 
 
 def make_dataset(config: TrainingConfig, tokenizer: CLIPTokenizer) -> Dataset:

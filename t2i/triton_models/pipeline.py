@@ -1,7 +1,7 @@
 """The `pipeline` BLS model: one text-to-image (or image-to-image) request in, UINT8 images out.
 
-The loop itself is `t2i.denoise.DenoisingPipeline`; this module adapts it to Triton: tensors in, the four
-network models called through BLS, and one response per request, an error response for a bad one.
+The loop itself is `t2i.denoise.DenoisingPipeline`; this module adapts it to Triton: tensors in, the
+family's network models called through BLS, and one response per request, an error response for a bad one.
 """
 
 from __future__ import annotations
