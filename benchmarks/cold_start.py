@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import httpx
 import psutil
 
 from benchmarks import environment
-from frontend.process import poll_until_ok
+from frontend.process import free_port, poll_until_ok
 from t2i.triton_server import kill_orphaned_stubs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,12 +59,6 @@ QUIET_BUSY_PERCENT = 15.0
 SAMPLE_S = 0.25
 LAUNCHER = "stub launcher (shell)"
 MB = 1000**2  # the target says GB: decimal units throughout
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def export_model(model: Path, repository: Path) -> float:

@@ -34,9 +34,9 @@ from tqdm import tqdm
 
 from benchmarks import environment
 from benchmarks.image_reading import Reading, read_image
-from benchmarks.run import free_port
 from benchmarks.systems import TritonGrpc
 from export.components import Components, load_checkpoint
+from frontend.process import free_port
 from t2i.request import GenerationRequest
 from t2i.triton_server import TritonServer
 from training.shapes import COLOURS, HELD_OUT, POSITIONS, SHAPES, SIZES, Layout, render, training_triples

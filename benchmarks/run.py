@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from benchmarks.systems import (
 )
 from export.presets import build_preset
 from frontend.generation import encode_image
-from frontend.process import frontend_process
+from frontend.process import free_port, frontend_process
 from t2i.triton_server import TritonServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,12 +44,6 @@ RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "var" / "bench"
 CONCURRENCY = (1, 2, 4, 8)
 LEVEL_TIME_LIMIT_S = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def summary(seconds: list[float]) -> dict[str, object]:

@@ -13,6 +13,7 @@ from t2i import contract
 from t2i.contract import ModelMetadata
 from t2i.pipeline_io import images_from_output, parse_invalid_request, request_to_inputs
 from t2i.request import GenerationRequest
+from t2i.triton_server import FAST_RECONNECT
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class TritonPipelineClient:
             channel_args=[
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                *FAST_RECONNECT,  # a restarted Triton is noticed at once
             ],
         )
         self._metadata: ModelMetadata | None = None

@@ -30,6 +30,15 @@ logger = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+# gRPC channel options for clients of a Triton that may be starting or restarting: without them the
+# channel's reconnect backoff grows while the models load and readiness is noticed seconds late.
+FAST_RECONNECT = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 500),
+]
+
+
 class TritonStartError(RuntimeError):
     pass
 
@@ -134,6 +143,9 @@ class TritonServer:
             "--grpc-address=127.0.0.1",
             "--allow-http=false",
             "--log-verbose=0",
+            # Every config.pbtxt is complete (export writes them); auto-completion would start each
+            # Python model's stub twice, importing torch and diffusers twice for the pipeline.
+            "--disable-auto-complete-config",
             # Room for latents and images in one shared-memory region without repeated growth.
             "--backend-config=python,shm-default-byte-size=16777216",
             "--backend-config=python,shm-growth-byte-size=16777216",
@@ -166,7 +178,7 @@ class TritonServer:
         """Poll until the pipeline model is ready; fail early if the process died."""
         assert self.process is not None
         deadline = time.monotonic() + timeout
-        client = grpcclient.InferenceServerClient(self.url)
+        client = grpcclient.InferenceServerClient(self.url, channel_args=FAST_RECONNECT)
         try:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:

@@ -4,7 +4,6 @@ frontends as their own processes (one per configuration), started once and stopp
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,18 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from frontend.process import frontend_process
+from frontend.process import free_port, frontend_process
 from t2i.triton_server import TritonServer
 
 URL_SECRET = "e2e-url-secret-" + "x" * 32
 # The pipeline model raises inside on this prompt (T2I_FAULT_INJECTION_PROMPT), to test real failures.
 FAULT_PROMPT = "__t2i_injected_fault__"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
