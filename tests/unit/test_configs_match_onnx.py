@@ -69,12 +69,16 @@ def test_pipeline_config_follows_contract(tiny_repository: Path) -> None:
     assert config.HasField("dynamic_batching")
     assert config.output[0].data_type == mc.TYPE_UINT8
     metadata = ModelMetadata.from_json(config.parameters[contract.METADATA_PARAMETER].string_value)
-    on_disk = ModelMetadata.load(tiny_repository / "pipeline" / "1" / contract.METADATA_FILENAME)
+    on_disk = ModelMetadata.load(
+        contract.version_dir(tiny_repository, "pipeline") / contract.METADATA_FILENAME
+    )
     assert metadata == on_disk
 
 
 def test_metadata_of_tiny_preset(tiny_repository: Path) -> None:
-    metadata = ModelMetadata.load(tiny_repository / "pipeline" / "1" / contract.METADATA_FILENAME)
+    metadata = ModelMetadata.load(
+        contract.version_dir(tiny_repository, "pipeline") / contract.METADATA_FILENAME
+    )
     assert (metadata.native_width, metadata.native_height) == (256, 256)
     assert metadata.vae_scale_factor == 8
     assert metadata.size_multiple == 16
@@ -102,7 +106,9 @@ def test_metadata_of_an_sdxl_folder(tiny_sdxl_repository: Path) -> None:
 
 
 def test_native_onnxruntime_backend_config(tiny_repository: Path) -> None:
-    metadata = ModelMetadata.load(tiny_repository / "pipeline" / "1" / contract.METADATA_FILENAME)
+    metadata = ModelMetadata.load(
+        contract.version_dir(tiny_repository, "pipeline") / contract.METADATA_FILENAME
+    )
     config = parse_config(network_config(contract.UNET, metadata, "onnxruntime"))
     assert config.platform == "onnxruntime_onnx"
     assert config.default_model_filename == "model.onnx"
@@ -122,7 +128,9 @@ def test_unknown_backend_is_refused() -> None:
     ("backend", "platform"), [("tensorrt", "tensorrt_plan"), ("onnxruntime-cuda", "onnxruntime_onnx")]
 )
 def test_gpu_backend_configs(tiny_repository: Path, backend: str, platform: str) -> None:
-    metadata = ModelMetadata.load(tiny_repository / "pipeline" / "1" / contract.METADATA_FILENAME)
+    metadata = ModelMetadata.load(
+        contract.version_dir(tiny_repository, "pipeline") / contract.METADATA_FILENAME
+    )
     for spec in metadata.networks:
         config = parse_config(network_config(spec, metadata, backend))
         assert config.platform == platform

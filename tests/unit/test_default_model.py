@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.image_reading import read_image
+from t2i import contract
 from t2i.denoise import DenoisingPipeline
 from t2i.onnx_networks import OnnxNetworks
 from t2i.request import GenerationRequest
@@ -17,7 +18,7 @@ from tests.conftest import SHAPES_MODEL
 @pytest.fixture(scope="module")
 def pipeline(shapes_repository: Path) -> DenoisingPipeline:
     return DenoisingPipeline.from_version_dir(
-        shapes_repository / "pipeline" / "1", OnnxNetworks(shapes_repository)
+        contract.version_dir(shapes_repository, "pipeline"), OnnxNetworks(shapes_repository)
     )
 
 

@@ -20,7 +20,7 @@ from t2i.request import GenerationRequest, InvalidRequest
 @pytest.fixture(scope="module")
 def pipeline(tiny_repository: Path) -> DenoisingPipeline:
     return DenoisingPipeline.from_version_dir(
-        tiny_repository / "pipeline" / "1", OnnxNetworks(tiny_repository)
+        contract.version_dir(tiny_repository, "pipeline"), OnnxNetworks(tiny_repository)
     )
 
 
@@ -177,7 +177,9 @@ def test_network_calls_are_split_at_the_published_batch_limit(tiny_repository: P
         return run(spec, inputs)
 
     networks.run = counting_run  # type: ignore[method-assign]
-    unlimited = DenoisingPipeline.from_version_dir(tiny_repository / "pipeline" / "1", networks)
+    unlimited = DenoisingPipeline.from_version_dir(
+        contract.version_dir(tiny_repository, "pipeline"), networks
+    )
     limited = DenoisingPipeline(
         networks,
         unlimited.prompts.tokenizers,

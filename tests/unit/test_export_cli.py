@@ -26,7 +26,7 @@ def test_verification_figures_are_recorded(tiny_repository: Path) -> None:
 def test_rerun_is_a_no_op_unless_forced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repository = tmp_path / "repo"
     assert main(["--preset", "tiny", "--output", str(repository)]) == 0
-    onnx_file = repository / "unet" / "1" / "model.onnx"
+    onnx_file = contract.version_dir(repository, "unet") / "model.onnx"
     written = onnx_file.stat().st_mtime_ns
     capsys.readouterr()
     assert main(["--preset", "tiny", "--output", str(repository)]) == 0
@@ -46,10 +46,10 @@ def test_local_diffusers_folder(tmp_path: Path) -> None:
     (folder / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
     repository = tmp_path / "repo"
     assert main(["--model", str(folder), "--output", str(repository)]) == 0
-    metadata = ModelMetadata.load(repository / "pipeline" / "1" / contract.METADATA_FILENAME)
+    metadata = ModelMetadata.load(contract.version_dir(repository, "pipeline") / contract.METADATA_FILENAME)
     assert metadata.name == "my-checkpoint"
     assert metadata.random_weights is False
-    tokenizer = CLIPTokenizer.from_pretrained(repository / "pipeline" / "1" / "tokenizer")
+    tokenizer = CLIPTokenizer.from_pretrained(contract.version_dir(repository, "pipeline") / "tokenizer")
     assert len(tokenizer) == 49408
 
 
