@@ -68,8 +68,8 @@ export-sd15: install
 	$(PY) -m export --preset sd15 --output var/sd15_repository
 	$(PY) -m benchmarks.unet_step --model-repository var/sd15_repository --size 256
 
-# Full-size SDXL base architecture (random weights; a 10 GB FP32 UNet, ~13 GB of ONNX), then one UNet step.
-# Tracing holds the weights several times over: needs a machine with well over 24 GB of memory.
+# Full-size SDXL base architecture (random weights; a 10 GB FP32 UNet, ~14 GB of ONNX), then one UNet step.
+# The preset alone takes 14 GB in FP32 and tracing copies the UNet's weights: about 32 GB of memory or more.
 export-sdxl: install
 	$(PY) -m export --preset sdxl --output var/sdxl_repository
 	$(PY) -m benchmarks.unet_step --model-repository var/sdxl_repository --size 512
