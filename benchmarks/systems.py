@@ -15,13 +15,12 @@ import httpx
 import numpy as np
 import torch
 import tritonclient.grpc as grpcclient
-from tritonclient.utils import np_to_triton_dtype
 
 from export.components import Components
 from t2i import contract
 from t2i.denoise import DenoisingPipeline, Networks
 from t2i.onnx_networks import OnnxNetworks
-from t2i.pipeline_io import images_from_output, request_to_inputs
+from t2i.pipeline_io import images_from_output, infer_inputs
 from t2i.request import GenerationRequest
 
 PROMPT = "a red circle on a blue background"
@@ -123,11 +122,7 @@ class TritonGrpc:
 
     def generate(self, request: GenerationRequest) -> np.ndarray:
         """The pipeline model called directly: uint8 [N, H, W, 3]."""
-        inputs = []
-        for name, array in request_to_inputs(request).items():
-            tensor = grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
-            tensor.set_data_from_numpy(array)
-            inputs.append(tensor)
+        inputs = infer_inputs(request, grpcclient.InferInput)
         return images_from_output(self.client.infer(contract.PIPELINE.name, inputs).as_numpy("images"))
 
 

@@ -6,12 +6,12 @@ import logging
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
-from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+from tritonclient.utils import InferenceServerException
 
 from frontend.errors import APIError, BackendUnavailable, GenerationTimeout, InvalidParameter
 from t2i import contract
 from t2i.contract import ModelMetadata
-from t2i.pipeline_io import images_from_output, parse_invalid_request, request_to_inputs
+from t2i.pipeline_io import images_from_output, infer_inputs, parse_invalid_request
 from t2i.request import GenerationRequest
 from t2i.triton_server import FAST_RECONNECT
 
@@ -74,11 +74,7 @@ class TritonPipelineClient:
 
     async def generate(self, request: GenerationRequest, timeout_s: float) -> np.ndarray:
         """uint8 [N, H, W, 3] images for one internal request."""
-        inputs = []
-        for name, array in request_to_inputs(request).items():
-            tensor = grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
-            tensor.set_data_from_numpy(array)
-            inputs.append(tensor)
+        inputs = infer_inputs(request, grpcclient.InferInput)
         outputs = [grpcclient.InferRequestedOutput(t.name) for t in contract.PIPELINE.outputs]
         try:
             result = await self.client.infer(

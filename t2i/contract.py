@@ -167,6 +167,8 @@ PIPELINE = ModelSpec(
         # Image-to-image: one RGB image [H, W, 3] (any size, resized to width x height) and its strength.
         TensorSpec("init_image", "UINT8", (-1, -1, 3), optional=True),
         TensorSpec("strength", "FP32", (1,), optional=True),
+        # Inpainting: with init_image, a [H, W] mask of its size, 255 where to repaint and 0 where to keep.
+        TensorSpec("mask", "UINT8", (-1, -1), optional=True),
     ),
     outputs=(TensorSpec("images", "UINT8", (-1, -1, -1, 3)),),
     max_batch_size=8,

@@ -74,6 +74,17 @@ class _RequestState:
     scheduler: Any
     timesteps: torch.Tensor
     latents: torch.Tensor
+    inpainting: _Inpainting | None = None
+
+
+@dataclass
+class _Inpainting:
+    """What a standard UNet needs to repaint only the masked region: the init image's latents, the noise
+    they started from, and the region to repaint in latent cells (1 repaint, 0 keep)."""
+
+    image_latents: torch.Tensor
+    noise: torch.Tensor
+    mask: torch.Tensor  # [1, 1, h, w]
 
 
 class DenoisingPipeline:
@@ -151,7 +162,9 @@ class DenoisingPipeline:
         }
 
         # 5. Denoising loop: one UNet call per step for the whole batch (per model evaluation for
-        #    2nd-order schedulers); guidance and the scheduler step stay per request.
+        #    2nd-order schedulers); guidance and the scheduler step stay per request. Inpainting is a step
+        #    hook too, run before the caller's.
+        hooks = [h for h in (self.inpainting_hook(states), on_step) if h is not None]
         total = len(states[0].timesteps)
         for i in range(total):
             model_inputs = []
@@ -175,11 +188,12 @@ class DenoisingPipeline:
                 state.latents = state.scheduler.step(
                     part, state.timesteps[i], state.latents, **step_kwargs, return_dict=False
                 )[0]
-            if on_step is not None:
+            if hooks:
                 event = StepEvent(
                     i, total, float(states[0].timesteps[i]), requests, [s.latents for s in states]
                 )
-                on_step(event)
+                for hook in hooks:
+                    hook(event)
                 for state, latents in zip(states, event.latents, strict=True):
                     state.latents = latents
 
@@ -232,8 +246,10 @@ class DenoisingPipeline:
         if request.init_image is None:
             timesteps, latents = scheduler.timesteps, noise * scheduler.init_noise_sigma
         else:
-            timesteps, latents = self.prepare_init_latents(request, scheduler, noise, generators)
-        return _RequestState(
+            timesteps, latents, image_latents = self.prepare_init_latents(
+                request, scheduler, noise, generators
+            )
+        state = _RequestState(
             request,
             uses_guidance(request, self.metadata),
             conditioning,
@@ -242,6 +258,40 @@ class DenoisingPipeline:
             timesteps,
             latents,
         )
+        if request.mask is not None:
+            state.inpainting = _Inpainting(image_latents, noise, self.latent_mask(request))
+        return state
+
+    def latent_mask(self, request: GenerationRequest) -> torch.Tensor:
+        """The mask at the generated size, then per latent cell: a cell covering any pixel to repaint is
+        repainted (pixel-exact keeping is the caller's composite at full resolution)."""
+        assert request.mask is not None
+        resized = Image.fromarray(request.mask).resize(
+            (request.width, request.height), Image.Resampling.NEAREST
+        )
+        pixels = torch.from_numpy((np.asarray(resized) >= 128).astype(np.float32))[None, None]
+        factor = self.metadata.vae_scale_factor
+        return torch.nn.functional.max_pool2d(pixels, factor).to(self.device)
+
+    @staticmethod
+    def inpainting_hook(states: list[_RequestState]) -> StepHook | None:
+        """After each step, the kept region goes back to the init image's latents noised to the next
+        timestep (diffusers' inpainting with a standard UNet); only the masked region is denoised."""
+        if all(s.inpainting is None for s in states):
+            return None
+
+        def blend(event: StepEvent) -> None:
+            for k, state in enumerate(states):
+                if state.inpainting is None:
+                    continue
+                kept = state.inpainting.image_latents
+                if event.index < len(state.timesteps) - 1:
+                    next_timestep = state.timesteps[event.index + 1 : event.index + 2]
+                    kept = state.scheduler.add_noise(kept, state.inpainting.noise, next_timestep)
+                mask = state.inpainting.mask
+                event.latents[k] = (1 - mask) * kept + mask * event.latents[k]
+
+        return blend
 
     def prepare_init_latents(
         self,
@@ -249,8 +299,9 @@ class DenoisingPipeline:
         scheduler: Any,
         noise: torch.Tensor,
         generators: list[torch.Generator],
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Image-to-image: encode the init image and noise it to the step that `strength` selects."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Image-to-image: encode the init image and noise it to the step that `strength` selects.
+        Returns the timesteps left, the starting latents and the init image's latents."""
         assert request.init_image is not None
         # Strength picks how much of the schedule to run; at least one step so the result is denoised.
         init_steps = max(1, min(int(request.steps * request.strength), request.steps))
@@ -281,4 +332,4 @@ class DenoisingPipeline:
         else:
             init_latents = samples * meta.vae_scaling_factor
         latents = scheduler.add_noise(init_latents, noise, timesteps[:1].repeat(len(generators)))
-        return timesteps, latents
+        return timesteps, latents, init_latents

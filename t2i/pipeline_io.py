@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,19 @@ def request_to_inputs(request: GenerationRequest) -> dict[str, np.ndarray]:
         inputs["init_image"] = np.ascontiguousarray(request.init_image[None], dtype=np.uint8)
     else:
         del inputs["strength"]
+    if request.mask is not None:
+        inputs["mask"] = np.ascontiguousarray(request.mask[None], dtype=np.uint8)
+    return inputs
+
+
+def infer_inputs(request: GenerationRequest, input_class: Callable[..., Any]) -> list[Any]:
+    """The pipeline's inputs as tritonclient InferInput objects; `input_class` is the grpc, grpc.aio or
+    http client's InferInput (the one place that builds them)."""
+    inputs = []
+    for name, array in request_to_inputs(request).items():
+        tensor = input_class(name, list(array.shape), contract.PIPELINE.input(name).dtype)
+        tensor.set_data_from_numpy(array)
+        inputs.append(tensor)
     return inputs
 
 
@@ -67,6 +81,11 @@ def request_from_inputs(get_input: Callable[[str], np.ndarray | None]) -> Genera
         if init_image.ndim != 4 or init_image.shape[0] != 1:
             raise InvalidRequest("init_image", "init_image must have shape [1, H, W, 3] (one per request)")
         kwargs["init_image"] = init_image[0]
+    mask = get_input("mask")
+    if mask is not None:
+        if mask.ndim != 3 or mask.shape[0] != 1:
+            raise InvalidRequest("mask", "mask must have shape [1, H, W] (one per request)")
+        kwargs["mask"] = mask[0]
     return GenerationRequest(**kwargs)  # type: ignore[arg-type]
 
 

@@ -32,6 +32,7 @@ class GenerationRequest:
     scheduler: str = ""  # empty: the model's default
     init_image: np.ndarray | None = None  # uint8 [H, W, 3]
     strength: float = 0.8
+    mask: np.ndarray | None = None  # uint8 [H, W] of init_image: 255 repaint, 0 keep (inpainting)
 
     def with_defaults(self, metadata: ModelMetadata) -> GenerationRequest:
         """Fill unset fields from the model's metadata (never from constants in the loop)."""
@@ -49,6 +50,7 @@ class GenerationRequest:
             scheduler=self.scheduler or metadata.default_scheduler,
             init_image=self.init_image,
             strength=self.strength,
+            mask=self.mask,
         )
 
 
@@ -95,3 +97,12 @@ def check_request(request: GenerationRequest, metadata: ModelMetadata) -> None:
             raise InvalidRequest("init_image", "init_image must be a uint8 RGB array of shape [H, W, 3]")
         if not 0.0 < request.strength <= 1.0:
             raise InvalidRequest("strength", f"strength must be in (0, 1], got {request.strength}")
+    if request.mask is not None:
+        if request.init_image is None:
+            raise InvalidRequest("mask", "mask needs an init_image to repaint")
+        if request.mask.dtype != np.uint8 or request.mask.shape != request.init_image.shape[:2]:
+            raise InvalidRequest(
+                "mask",
+                f"mask must be a uint8 array of the image's size {list(request.init_image.shape[:2])}, "
+                f"got {request.mask.dtype} {list(request.mask.shape)}",
+            )

@@ -13,9 +13,9 @@ import pytest
 import tritonclient.grpc as grpcclient
 from openai import OpenAI
 from PIL import Image
-from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+from tritonclient.utils import InferenceServerException
 
-from t2i.pipeline_io import images_from_output, parse_invalid_request, request_to_inputs
+from t2i.pipeline_io import images_from_output, infer_inputs, parse_invalid_request
 from t2i.request import GenerationRequest
 from t2i.triton_server import TritonServer
 from tests.e2e.conftest import Frontend
@@ -150,11 +150,7 @@ def test_sdk_raises_bad_request_for_bad_size(sdk: OpenAI) -> None:
 
 
 def infer(server: TritonServer, request: GenerationRequest) -> np.ndarray:
-    inputs = []
-    for name, array in request_to_inputs(request).items():
-        tensor = grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
-        tensor.set_data_from_numpy(array)
-        inputs.append(tensor)
+    inputs = infer_inputs(request, grpcclient.InferInput)
     with grpcclient.InferenceServerClient(server.url) as client:
         return images_from_output(client.infer("pipeline", inputs).as_numpy("images"))
 

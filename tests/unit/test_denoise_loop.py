@@ -193,3 +193,37 @@ def test_network_calls_are_split_at_the_published_batch_limit(tiny_repository: P
     assert [c for c in calls if c[0] == "unet"] == [("unet", 2)] * 6  # 6 rows (3 guided images) per step
     assert [c for c in calls if c[0] == "vae_decoder"] == [("vae_decoder", 1)] * 3
     assert np.abs(images.astype(int) - expected.astype(int)).max() <= 2  # batch-size rounding only
+
+
+def test_inpainting_repaints_only_the_masked_region(pipeline: DenoisingPipeline) -> None:
+    """A standard UNet inpaints by blending the kept region back after every step (the step hook): the
+    final latents of kept cells are the init image's, whatever the prompt; masked cells follow it."""
+    init = np.zeros((64, 64, 3), dtype=np.uint8)
+    init[:, :32] = (255, 0, 0)
+    mask = np.zeros((64, 64), dtype=np.uint8)
+    mask[:, 32:] = 255  # repaint the right half
+    finals: list[torch.Tensor] = []
+
+    def keep_final(event: StepEvent) -> None:
+        if event.index == event.total - 1:
+            finals.append(event.latents[0].clone())
+
+    for prompt in ("a red circle", "a green star"):
+        request = GenerationRequest(
+            prompt=prompt, width=64, height=64, steps=6, seed=8, init_image=init, mask=mask, strength=1.0
+        )
+        pipeline.generate_batch([request], keep_final)
+    kept, repainted = (slice(0, 4), slice(4, 8))  # latent columns: 8 cells of 8 pixels
+    assert torch.equal(finals[0][..., kept], finals[1][..., kept])
+    assert not torch.allclose(finals[0][..., repainted], finals[1][..., repainted])
+
+
+def test_a_mask_needs_an_image_of_its_size(pipeline: DenoisingPipeline) -> None:
+    image = np.zeros((64, 64, 3), dtype=np.uint8)
+    for fields in (
+        {"mask": np.zeros((64, 64), np.uint8)},
+        {"init_image": image, "mask": np.zeros((32, 64), np.uint8)},
+    ):
+        with pytest.raises(InvalidRequest) as error:
+            generate(pipeline, **fields)
+        assert error.value.param == "mask"

@@ -62,6 +62,7 @@ def test_tensors_round_trip() -> None:
         scheduler="ddim",
         init_image=np.full((5, 7, 3), 9, dtype=np.uint8),
         strength=0.25,  # exact in float32, the tensor type
+        mask=np.tri(5, 7, dtype=np.uint8) * 255,
     )
     inputs = request_to_inputs(request)
     for spec in contract.PIPELINE.inputs:
@@ -73,7 +74,8 @@ def test_tensors_round_trip() -> None:
         ), spec.name
     decoded = request_from_inputs(inputs.get)
     assert decoded.init_image is not None and np.array_equal(decoded.init_image, request.init_image)
-    decoded.init_image = request.init_image
+    assert decoded.mask is not None and np.array_equal(decoded.mask, request.mask)
+    decoded.init_image, decoded.mask = request.init_image, request.mask
     assert decoded == request
 
 
