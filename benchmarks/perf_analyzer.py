@@ -55,6 +55,8 @@ def run(triton_url: str, results: Path, workload: Workload, quick: bool) -> dict
         "grpc",
         "-b",
         "1",
+        # The pipeline is decoupled (previews, then the images): gRPC streaming only.
+        "--streaming",
         "--input-data",
         str(data_file),
         "--concurrency-range",

@@ -17,10 +17,9 @@ import torch
 import tritonclient.grpc as grpcclient
 
 from export.components import Components
-from t2i import contract
+from t2i import contract, pipeline_client
 from t2i.denoise import DenoisingPipeline, Networks
 from t2i.onnx_networks import OnnxNetworks
-from t2i.pipeline_io import images_from_output, infer_inputs
 from t2i.request import GenerationRequest
 
 PROMPT = "a red circle on a blue background"
@@ -122,8 +121,7 @@ class TritonGrpc:
 
     def generate(self, request: GenerationRequest) -> np.ndarray:
         """The pipeline model called directly: uint8 [N, H, W, 3]."""
-        inputs = infer_inputs(request, grpcclient.InferInput)
-        return images_from_output(self.client.infer(contract.PIPELINE.name, inputs).as_numpy("images"))
+        return pipeline_client.generate(self.client, request).images
 
 
 class RestFrontend:

@@ -26,6 +26,8 @@ def _model_config(spec: ModelSpec, metadata: ModelMetadata) -> mc.ModelConfig:
     # Networks have max_batch_size 0 and an explicit batch dim: the pipeline sizes their batches itself
     # (guidance doubles them). The pipeline batches whole requests through Triton's dynamic batcher.
     config = mc.ModelConfig(name=spec.name, max_batch_size=spec.max_batch_size)
+    if spec.decoupled:
+        config.model_transaction_policy.decoupled = True
     if spec.max_batch_size > 0:
         # No queue delay: a lone request starts at once; requests that arrive while a batch runs
         # wait for it anyway and then go together.

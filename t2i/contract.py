@@ -51,6 +51,9 @@ class ModelSpec:
     # > 0: Triton's dynamic batcher hands up to this many requests to one execute(); every tensor then
     # has a leading batch dim (1 per request) in front of `dims`. 0: dims are the full shape.
     max_batch_size: int = 0
+    # Decoupled: any number of responses per request (partial images, then the final one), over gRPC
+    # streaming only.
+    decoupled: bool = False
 
     def input(self, name: str) -> TensorSpec:
         return next(t for t in self.inputs if t.name == name)
@@ -169,10 +172,18 @@ PIPELINE = ModelSpec(
         TensorSpec("strength", "FP32", (1,), optional=True),
         # Inpainting: with init_image, a [H, W] mask of its size, 255 where to repaint and 0 where to keep.
         TensorSpec("mask", "UINT8", (-1, -1), optional=True),
+        # Previews decoded from the intermediate latents, sent as responses before the final one.
+        TensorSpec("partial_images", "INT32", (1,), optional=True),
     ),
-    outputs=(TensorSpec("images", "UINT8", (-1, -1, -1, 3)),),
+    outputs=(
+        TensorSpec("images", "UINT8", (-1, -1, -1, 3)),
+        # 0..partial_images-1 on a preview response, FINAL_RESPONSE on the last one (the images asked for).
+        TensorSpec("partial_index", "INT32", (1,)),
+    ),
     max_batch_size=8,
+    decoupled=True,
 )
+FINAL_RESPONSE = -1
 
 # Pipeline config parameter holding the model metadata as JSON, so a remote client can read it.
 METADATA_PARAMETER = "model_metadata"
@@ -196,6 +207,7 @@ SCHEDULERS = ("euler", "euler_a", "ddim", "dpmpp_2m", "lcm", "pndm", "heun")
 MAX_STEPS = 150
 MAX_GUIDANCE_SCALE = 50.0
 MAX_IMAGES = 8
+MAX_PARTIAL_IMAGES = 3
 MAX_SIDE = 2048  # the widest any backend serves; a model's metadata may publish a narrower range
 MAX_PROMPT_CHARS = 4000
 MAX_SEED = 2**63 - 1 - MAX_IMAGES

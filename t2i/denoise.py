@@ -50,6 +50,9 @@ class StepEvent:
     timestep: float
     requests: list[GenerationRequest]
     latents: list[torch.Tensor]  # per request, [num_images, C, h, w]
+    # Per request, the scheduler's prediction of the final latents at this step (its
+    # pred_original_sample), or the latents themselves where the scheduler gives none: what previews show.
+    denoised: list[torch.Tensor]
 
 
 StepHook = Callable[[StepEvent], None]
@@ -75,6 +78,7 @@ class _RequestState:
     timesteps: torch.Tensor
     latents: torch.Tensor
     inpainting: _Inpainting | None = None
+    denoised: torch.Tensor | None = None  # the scheduler's last pred_original_sample, if it gives one
 
 
 @dataclass
@@ -185,13 +189,13 @@ class DenoisingPipeline:
                     noise_uncond, noise_text = part.chunk(2)
                     part = noise_uncond + state.request.guidance_scale * (noise_text - noise_uncond)
                 step_kwargs = {"generator": state.generators} if accepts_generator(state.scheduler) else {}
-                state.latents = state.scheduler.step(
-                    part, state.timesteps[i], state.latents, **step_kwargs, return_dict=False
-                )[0]
+                output = state.scheduler.step(part, state.timesteps[i], state.latents, **step_kwargs)
+                state.latents = output.prev_sample
+                state.denoised = getattr(output, "pred_original_sample", None)
             if hooks:
-                event = StepEvent(
-                    i, total, float(states[0].timesteps[i]), requests, [s.latents for s in states]
-                )
+                current = [s.latents for s in states]
+                denoised = [s.latents if s.denoised is None else s.denoised for s in states]
+                event = StepEvent(i, total, float(states[0].timesteps[i]), requests, current, denoised)
                 for hook in hooks:
                     hook(event)
                 for state, latents in zip(states, event.latents, strict=True):

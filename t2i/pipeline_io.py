@@ -22,6 +22,7 @@ _SCALAR_FIELDS: dict[str, str] = {
     "num_images": "num_images",
     "scheduler": "scheduler",
     "strength": "strength",
+    "partial_images": "partial_images",
 }
 
 
@@ -92,6 +93,25 @@ def request_from_inputs(get_input: Callable[[str], np.ndarray | None]) -> Genera
 def images_from_output(images: np.ndarray) -> np.ndarray:
     """The pipeline's `images` output [1, N, H, W, 3] -> this request's [N, H, W, 3]."""
     return images[0]
+
+
+def response_tensors(images: np.ndarray, partial_index: int) -> dict[str, np.ndarray]:
+    """One response of the (decoupled) pipeline: a request's [N, H, W, 3] images, and which preview they
+    are (contract.FINAL_RESPONSE for the images asked for)."""
+    return {
+        "images": np.ascontiguousarray(images[None], dtype=np.uint8),
+        "partial_index": np.array([[partial_index]], dtype=np.int32),
+    }
+
+
+def partial_index_from_output(partial_index: np.ndarray) -> int:
+    return int(partial_index.reshape(-1)[0])
+
+
+def preview_steps(total_steps: int, partial_images: int) -> list[int]:
+    """After which step each preview is taken: spread evenly over the run, the last before the end;
+    exactly `partial_images` of them (several after one step when there are fewer steps than previews)."""
+    return [max(0, round(total_steps * (j + 1) / (partial_images + 1)) - 1) for j in range(partial_images)]
 
 
 # A bad request crosses Triton as an INVALID_ARG error whose message carries the field as JSON after this

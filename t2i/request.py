@@ -33,6 +33,7 @@ class GenerationRequest:
     init_image: np.ndarray | None = None  # uint8 [H, W, 3]
     strength: float = 0.8
     mask: np.ndarray | None = None  # uint8 [H, W] of init_image: 255 repaint, 0 keep (inpainting)
+    partial_images: int = 0  # previews streamed before the final images
 
     def with_defaults(self, metadata: ModelMetadata) -> GenerationRequest:
         """Fill unset fields from the model's metadata (never from constants in the loop)."""
@@ -51,6 +52,7 @@ class GenerationRequest:
             init_image=self.init_image,
             strength=self.strength,
             mask=self.mask,
+            partial_images=self.partial_images,
         )
 
 
@@ -85,6 +87,12 @@ def check_request(request: GenerationRequest, metadata: ModelMetadata) -> None:
     if not 1 <= request.num_images <= contract.MAX_IMAGES:
         raise InvalidRequest(
             "num_images", f"num_images must be between 1 and {contract.MAX_IMAGES}, got {request.num_images}"
+        )
+    if not 0 <= request.partial_images <= contract.MAX_PARTIAL_IMAGES:
+        raise InvalidRequest(
+            "partial_images",
+            f"partial_images must be between 0 and {contract.MAX_PARTIAL_IMAGES}, "
+            f"got {request.partial_images}",
         )
     if request.scheduler not in contract.SCHEDULERS:
         raise InvalidRequest(

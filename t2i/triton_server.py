@@ -235,6 +235,9 @@ class TritonServer:
             logger.warning("tritonserver did not stop in %.0f s; killing it", timeout)
             self.process.kill()
             self.process.wait()
+        # A killed (or crashed-while-stopping) server leaves its stubs running, reparented to init.
+        if orphans := kill_orphaned_stubs(self.model_repository):
+            logger.warning("killed %d Python-backend stubs left by the stopped tritonserver", orphans)
 
     def __enter__(self) -> TritonServer:
         self.start()

@@ -17,9 +17,10 @@ import torch
 import triton_python_backend_utils as pb_utils
 from torch.utils.dlpack import from_dlpack, to_dlpack
 
+from t2i import contract
 from t2i.contract import ModelSpec
 from t2i.denoise import DenoisingPipeline, GenerationCancelled, StepEvent, batch_key
-from t2i.pipeline_io import invalid_request_message, request_from_inputs
+from t2i.pipeline_io import invalid_request_message, preview_steps, request_from_inputs, response_tensors
 from t2i.request import GenerationRequest, InvalidRequest
 
 
@@ -52,6 +53,9 @@ class BlsNetworks:
 
 
 class TritonPythonModel:
+    """Decoupled: each request gets its previews (if it asked for partial images), then one final
+    response with its images or its error, through its own response sender."""
+
     def initialize(self, args: dict[str, str]) -> None:
         version_dir = Path(args["model_repository"]) / args["model_version"]
         self.pipeline = DenoisingPipeline.from_version_dir(version_dir, BlsNetworks())
@@ -60,53 +64,75 @@ class TritonPythonModel:
         self.logger = pb_utils.Logger
         self.logger.log_info(f"pipeline ready for model {metadata.name!r}")
 
-    def execute(self, requests: list) -> list:
+    def execute(self, requests: list) -> None:
         """Triton's dynamic batcher may hand several requests at once: each is checked alone (a bad one
         gets its own error response), then those sharing a batch key run as one batch."""
-        responses: list[object] = [None] * len(requests)
+        senders = [request.get_response_sender() for request in requests]
         groups: dict[object, list[tuple[int, GenerationRequest]]] = defaultdict(list)
         for index, request in enumerate(requests):
             try:
                 prepared = self.pipeline.prepare(request_from_inputs(_input_getter(request)))
             except InvalidRequest as exc:
-                responses[index] = _invalid(exc)
+                _finish(senders[index], _invalid(exc))
                 continue
             key = batch_key(prepared)
             groups[key if key is not None else ("alone", index)].append((index, prepared))
+        previews_sent = [0] * len(requests)
         for members in groups.values():
-            self.run_group(requests, members, responses)
-        return responses
+            self.run_group(senders, members, previews_sent)
+        return None
 
     def run_group(
-        self, requests: list, members: list[tuple[int, GenerationRequest]], responses: list
+        self, senders: list, members: list[tuple[int, GenerationRequest]], previews_sent: list[int]
     ) -> None:
         """One batch; if it fails, each member alone, so a request that breaks the pipeline fails by
         itself instead of taking the requests batched with it down too."""
+        group_senders = [senders[i] for i, _ in members]
         try:
             self.check_fault_injection(members)
             images = self.pipeline.generate_batch(
                 [request for _, request in members],
-                on_step=_stop_when_all_cancelled([requests[i] for i, _ in members]),
+                on_step=self.step_hook(members, group_senders, previews_sent),
             )
-            for (index, _), request_images in zip(members, images, strict=True):
-                tensor = pb_utils.Tensor("images", request_images[None])
-                responses[index] = pb_utils.InferenceResponse(output_tensors=[tensor])
+            for sender, request_images in zip(group_senders, images, strict=True):
+                _finish(sender, _response(request_images, contract.FINAL_RESPONSE))
         except GenerationCancelled:
             self.logger.log_info(f"pipeline batch of {len(members)} cancelled by its clients")
-            for index, _ in members:
-                responses[index] = pb_utils.InferenceResponse(
-                    error=pb_utils.TritonError("cancelled by the client", pb_utils.TritonError.CANCELLED)
-                )
+            for sender in group_senders:
+                error = pb_utils.TritonError("cancelled by the client", pb_utils.TritonError.CANCELLED)
+                _finish(sender, pb_utils.InferenceResponse(error=error))
         except Exception:
             if len(members) > 1:
                 for member in members:
-                    self.run_group(requests, [member], responses)
+                    self.run_group(senders, [member], previews_sent)
                 return
             # Logged in full here; clients get no internals. The instance stays up for the next request.
             self.logger.log_error(f"pipeline request failed:\n{traceback.format_exc()}")
-            responses[members[0][0]] = pb_utils.InferenceResponse(
-                error=pb_utils.TritonError("image generation failed inside the pipeline model")
-            )
+            error = pb_utils.TritonError("image generation failed inside the pipeline model")
+            _finish(group_senders[0], pb_utils.InferenceResponse(error=error))
+
+    def step_hook(
+        self, members: list[tuple[int, GenerationRequest]], group_senders: list, previews_sent: list[int]
+    ) -> Callable[[StepEvent], None]:
+        """After each step: stop once every client of the batch has hung up (gRPC cancellation marks the
+        request), and send each request the previews it asked for, decoded from the scheduler's
+        prediction of the final latents, at steps spread over the run."""
+
+        def on_step(event: StepEvent) -> None:
+            if all(sender.is_cancelled() for sender in group_senders):
+                raise GenerationCancelled()
+            for k, ((index, request), sender) in enumerate(zip(members, group_senders, strict=True)):
+                preview = None
+                for partial_index, step in enumerate(preview_steps(event.total, request.partial_images)):
+                    # A batch retried member by member after a failure does not repeat previews sent.
+                    if step != event.index or partial_index < previews_sent[index]:
+                        continue
+                    if preview is None:
+                        preview = self.pipeline.decode_latents(event.denoised[k])
+                    sender.send(_response(preview, partial_index))
+                    previews_sent[index] = partial_index + 1
+
+        return on_step
 
     def check_fault_injection(self, members: list[tuple[int, GenerationRequest]]) -> None:
         """Tests make the model fail on purpose: T2I_FAULT_INJECTION_PROMPT names a prompt that raises
@@ -115,15 +141,14 @@ class TritonPythonModel:
             raise RuntimeError("injected fault (T2I_FAULT_INJECTION_PROMPT)")
 
 
-def _stop_when_all_cancelled(group: list) -> Callable[[StepEvent], None]:
-    """The step hook: a client that hangs up (gRPC cancellation) marks its request; the batch stops at the
-    next step once every one of its requests is marked."""
+def _response(images: np.ndarray, partial_index: int) -> object:
+    tensors = response_tensors(images, partial_index)
+    return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(n, a) for n, a in tensors.items()])
 
-    def on_step(event: StepEvent) -> None:
-        if all(request.is_cancelled() for request in group):
-            raise GenerationCancelled()
 
-    return on_step
+def _finish(sender: object, response: object) -> None:
+    """The request's last response: Triton releases it with the FINAL flag."""
+    sender.send(response, flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)  # type: ignore[attr-defined]
 
 
 def _input_getter(request: object) -> Callable[[str], np.ndarray | None]:

@@ -64,9 +64,11 @@ def test_pipeline_config_follows_contract(tiny_repository: Path) -> None:
     config = parse_config((tiny_repository / "pipeline" / "config.pbtxt").read_text())
     assert [t.name for t in config.input] == [t.name for t in contract.PIPELINE.inputs]
     assert [t.optional for t in config.input] == [t.optional for t in contract.PIPELINE.inputs]
-    assert [t.name for t in config.output] == ["images"]
+    assert [t.name for t in config.output] == ["images", "partial_index"]
     assert config.max_batch_size == contract.PIPELINE.max_batch_size > 1
     assert config.HasField("dynamic_batching")
+    # Decoupled: previews and the final images are separate responses of one request.
+    assert config.model_transaction_policy.decoupled is True
     assert config.output[0].data_type == mc.TYPE_UINT8
     metadata = ModelMetadata.from_json(config.parameters[contract.METADATA_PARAMETER].string_value)
     on_disk = ModelMetadata.load(

@@ -5,7 +5,7 @@ import pytest
 
 from t2i import contract
 from t2i.contract import ModelMetadata
-from t2i.pipeline_io import request_from_inputs, request_to_inputs
+from t2i.pipeline_io import preview_steps, request_from_inputs, request_to_inputs
 from t2i.request import GenerationRequest, InvalidRequest, check_request
 
 METADATA = ModelMetadata("tiny", 256, 256, 16, 4, 8, 0.18215, 32, 77, 20, 40, 7.5)
@@ -99,3 +99,20 @@ def test_decoding_rejects_missing_prompt_and_bad_values() -> None:
             {"prompt": np.array([[b"x"]], dtype=object), "init_image": np.zeros((2, 4, 4, 3), np.uint8)}.get
         )
     assert error.value.param == "init_image"
+
+
+@pytest.mark.parametrize(
+    ("total", "partials", "expected"),
+    [(20, 0, []), (20, 1, [9]), (20, 3, [4, 9, 14]), (1, 3, [0, 0, 0]), (2, 2, [0, 0])],
+)
+def test_previews_are_spread_over_the_run(total: int, partials: int, expected: list[int]) -> None:
+    """Exactly `partials` previews, never after the last step (that one is the final image)."""
+    steps = preview_steps(total, partials)
+    assert steps == expected and len(steps) == partials
+    assert all(0 <= s < max(total - 1, 1) for s in steps)
+
+
+def test_partial_images_are_bounded() -> None:
+    with pytest.raises(InvalidRequest) as error:
+        check_request(GenerationRequest("x", partial_images=4).with_defaults(METADATA), METADATA)
+    assert error.value.param == "partial_images"
