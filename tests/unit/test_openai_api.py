@@ -181,3 +181,10 @@ def test_triton_errors_map_to_api_errors() -> None:
         InferenceServerException("Deadline Exceeded", status="StatusCode.DEADLINE_EXCEEDED")
     )
     assert isinstance(late, GenerationTimeout)
+
+
+def test_504_tells_the_sdk_not_to_retry(client: TestClient, triton: FakeTriton) -> None:
+    triton.error = GenerationTimeout("late")
+    response = post(client)
+    assert response.status_code == 504 and response.json()["error"]["code"] == "timeout"
+    assert response.headers["x-should-retry"] == "false"
