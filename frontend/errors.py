@@ -112,6 +112,11 @@ class BackendUnavailable(APIError):
 class GenerationTimeout(APIError):
     status, code, type = 504, "timeout", "server_error"
 
+    def __init__(self, message: str):
+        # The `openai` SDK retries every 5xx twice unless told not to: three full-length generations for
+        # one call that has already run past the deadline.
+        super().__init__(message, headers={"x-should-retry": "false"})
+
 
 class ClientDisconnected(Exception):
     """The client went away before its images were ready: its Triton call is cancelled, nothing is

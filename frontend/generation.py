@@ -30,10 +30,19 @@ from frontend.settings import Settings
 from frontend.sizing import resize_exact
 from frontend.triton_client import TritonPipelineClient
 from frontend.usage import UsageRecord, UsageStore
+from t2i import contract
 from t2i.contract import ModelMetadata
 from t2i.request import GenerationRequest, InvalidRequest, check_request
 
-IMAGE_FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg")}
+# Stored and served formats: extension -> (Pillow format, content type). The extension is the file's and
+# the signed URL's, so every route that serves a stored image reads its content type here.
+IMAGE_FORMATS = {
+    "png": ("PNG", "image/png"),
+    "jpeg": ("JPEG", "image/jpeg"),
+    "webp": ("WEBP", "image/webp"),
+}
+# Pillow's `quality` for the lossy formats when the API sets none.
+DEFAULT_LOSSY_QUALITY = 95
 
 
 @dataclass
@@ -45,6 +54,7 @@ class ImageJob:
     output_height: int
     route: str
     output_format: str = "png"
+    output_quality: int = DEFAULT_LOSSY_QUALITY  # jpeg and webp only
     owner: str = "anonymous"
     folder: str = "images"
     name: str = ""
@@ -71,10 +81,15 @@ class GenerationResult:
 def validated(
     request: GenerationRequest, metadata: ModelMetadata, public_names: Mapping[str, str]
 ) -> GenerationRequest:
-    """Defaults from the model, then the pipeline's own checks, with errors named in the API's terms."""
+    """Defaults from the model, then the pipeline's own checks, with errors named in the API's terms.
+
+    The count is checked per Triton request: more than contract.MAX_IMAGES images run as several
+    (triton_requests), so each API's schema bounds its total."""
     request = request.with_defaults(metadata)
     try:
-        check_request(request, metadata)
+        check_request(
+            dataclasses.replace(request, num_images=min(request.num_images, contract.MAX_IMAGES)), metadata
+        )
     except InvalidRequest as exc:
         param = public_names.get(exc.param, exc.param)
         raise InvalidParameter(exc.message.replace(exc.param, param, 1), param=param) from None
@@ -90,12 +105,13 @@ def seed_or_random(seed: int | None) -> int:
     return seed if seed is not None else secrets.randbelow(2**32)
 
 
-def check_provider(provider: str | None, metadata: ModelMetadata) -> None:
-    """`provider` is accepted for compatibility: `auto`, this backend, or the served model's name."""
-    if provider is not None and provider not in ("auto", BACKEND_NAME, metadata.name):
+def check_provider(provider: str | None, metadata: ModelMetadata, also: tuple[str, ...] = ()) -> None:
+    """`provider` is accepted for compatibility: `auto`, this backend, the served model's name, or the
+    provider names an API's own documents use (`also`: the OpenAI route's `openai`)."""
+    accepted = ("auto", *also, BACKEND_NAME, metadata.name)
+    if provider is not None and provider not in accepted:
         raise InvalidParameter(
-            f"provider '{provider}' is not served here; use one of: auto, {BACKEND_NAME}, {metadata.name}",
-            param="provider",
+            f"provider '{provider}' is not served here; use one of: {', '.join(accepted)}", param="provider"
         )
 
 
@@ -104,15 +120,30 @@ def reference_strength(reference_weight: float) -> float:
     return min(1.0, max(0.05, 1.0 - reference_weight))
 
 
-def encode_image(image: np.ndarray, width: int, height: int, output_format: str) -> bytes:
+def encode_image(
+    image: np.ndarray, width: int, height: int, output_format: str, quality: int = DEFAULT_LOSSY_QUALITY
+) -> bytes:
     picture = resize_exact(image, width, height)
     buffer = io.BytesIO()
-    if output_format == "jpeg":
-        picture.save(buffer, "JPEG", quality=95)
-    else:
+    if output_format == "png":
         # Fast zlib level: PNG size barely changes, encoding time drops several-fold at 1024x1024.
         picture.save(buffer, "PNG", compress_level=1)
+    else:
+        picture.save(buffer, IMAGE_FORMATS[output_format][0], quality=quality)
     return buffer.getvalue()
+
+
+def triton_requests(request: GenerationRequest) -> list[GenerationRequest]:
+    """One request split into Triton requests of at most contract.MAX_IMAGES images. Each continues the
+    seeds where the previous stopped (s, s + 8, ...), so image i of the whole request still uses s + i."""
+    return [
+        dataclasses.replace(
+            request,
+            seed=request.seed + start,
+            num_images=min(contract.MAX_IMAGES, request.num_images - start),
+        )
+        for start in range(0, request.num_images, contract.MAX_IMAGES)
+    ]
 
 
 class ImageGenerator:
@@ -174,7 +205,7 @@ class ImageGenerator:
                 request, init_image=init_image, strength=reference_strength(job.reference_weight)
             )
         started = time.perf_counter()
-        call = asyncio.ensure_future(self.triton.generate(request, self.settings.request_timeout_s))
+        call = asyncio.ensure_future(self._run_pipeline(request))
         while disconnected is not None and not call.done():
             await asyncio.wait([call], timeout=DISCONNECT_POLL_S)
             if not call.done() and await disconnected():
@@ -191,6 +222,17 @@ class ImageGenerator:
         images, latency_ms = await asyncio.to_thread(self._finish, job, pixels, metadata, started, cost)
         self.metrics.images.labels(metadata.name, job.route).inc(len(images))
         return GenerationResult(images, latency_ms, metadata.name, cost)
+
+    async def _run_pipeline(self, request: GenerationRequest) -> np.ndarray:
+        """All of a request's images. Its Triton requests run at once (the dynamic batcher may put them
+        in one execute()); if one fails or the caller cancels, the others are cancelled too."""
+        timeout_s = self.settings.request_timeout_s
+        calls = [asyncio.ensure_future(self.triton.generate(r, timeout_s)) for r in triton_requests(request)]
+        try:
+            return np.concatenate(await asyncio.gather(*calls))
+        finally:
+            for call in calls:
+                call.cancel()  # a no-op for those that finished
 
     def moderate(self, job: ImageJob) -> None:
         verdict = self.moderator.check(job.request.prompt, job.request.negative_prompt, job.safety_tolerance)
@@ -218,7 +260,9 @@ class ImageGenerator:
         """Resize, encode and store each image, then the usage row (off the event loop)."""
         results = []
         for i, image in enumerate(pixels):
-            data = encode_image(image, job.output_width, job.output_height, job.output_format)
+            data = encode_image(
+                image, job.output_width, job.output_height, job.output_format, job.output_quality
+            )
             record = ImageRecord(
                 id=uuid.uuid4().hex,
                 owner=job.owner,

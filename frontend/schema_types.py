@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, Field, GetJsonSchemaHandler, model_validator
+from pydantic_core import CoreSchema
 
 from t2i import contract
 
 PublicSize = Literal[
     "256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "1536x1024", "1024x1536", "auto"
 ]
+# A named size, `auto`, or any WIDTHxHEIGHT (the model's side limits are checked in sizing.parse_size).
+SIZE_PATTERN = r"^(auto|[1-9][0-9]{0,4}x[1-9][0-9]{0,4})$"
 MAX_SEED = 4294967295
 # The contract's scheduler names as the schema's enum (Literal of a tuple is the Literal of its items).
 SchedulerName = Literal[contract.SCHEDULERS]  # type: ignore[valid-type]
@@ -35,3 +38,30 @@ def prompt_field(max_length: int) -> type[str]:
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED, description="Image i uses seed + i; random if unset.")]
 # File and folder names in the image store: letters, digits, '.', '_', '-'; no path separators, no '..'.
 SafeName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), AfterValidator(_safe_name)]
+
+
+class NullIsDefault:
+    """Marks a field of a `NullableFieldsModel` whose explicit JSON null means its default, as OpenAI's
+    nullable fields do; the field's schema then documents null as allowed."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        return {"anyOf": [handler(schema), {"type": "null"}]}
+
+
+class NullableFieldsModel(BaseModel):
+    """A body whose `Annotated[..., NullIsDefault()]` fields read an explicit null as omitted, so the
+    default is defined once, on the field, and the field keeps its plain type after validation."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_default(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        nullable = {
+            name
+            for name, info in cls.model_fields.items()
+            if any(isinstance(marker, NullIsDefault) for marker in info.metadata)
+        }
+        return {key: value for key, value in data.items() if value is not None or key not in nullable}

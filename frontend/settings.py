@@ -7,9 +7,33 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# OpenAI's image model names, as the `openai` SDK's `ImageModel` lists them (a unit test keeps this in step
+# with the installed SDK). By default each one is an alias of whatever model this server serves, so a
+# client written for OpenAI works unchanged.
+OPENAI_IMAGE_MODELS = (
+    "dall-e-2",
+    "dall-e-3",
+    "gpt-image-1",
+    "gpt-image-1-mini",
+    "gpt-image-1.5",
+    "gpt-image-2",
+    "gpt-image-2-2026-04-21",
+    "gpt-image-2.5-sunburst",
+    "gpt-image-2.5-sunburst-2026-09-08",
+    "gpt-image-2.5-flare",
+    "gpt-image-2.5-flare-2026-09-08",
+    "gpt-image-2.6-sunburst",
+    "gpt-image-2.6-flare",
+    "chatgpt-image-latest",
+)
+# An alias target meaning "the served model, whatever its name": the name comes from the model repository,
+# which settings cannot know.
+SERVED_MODEL = "*"
 
 
 class Settings(BaseSettings):
@@ -40,6 +64,13 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 60
     # Moderation level for routes without a safety_tolerance field (0 strictest .. 6 most permissive).
     default_safety_tolerance: int = 2
+    # The level of the OpenAI route's `moderation: "low"` (never stricter than the default level).
+    low_moderation_safety_tolerance: int = 4
+    # `model` names the OpenAI route also takes: alias -> served model name, or "*" for the served model
+    # (JSON in the env: T2I_MODEL_ALIASES='{"dall-e-3": "sdxl"}'; '{}' takes served names only).
+    model_aliases: dict[str, str] = Field(
+        default_factory=lambda: dict.fromkeys(OPENAI_IMAGE_MODELS, SERVED_MODEL)
+    )
     # Request bodies over this answer 413.
     max_body_bytes: int = 64 * 1024 * 1024
     # Reference images fetched by URL: size cap, timeout, and hosts allowed even if private/loopback.

@@ -7,18 +7,34 @@ ratio (sides rounded to the model's size multiple) and then resized with Lanczos
 from __future__ import annotations
 
 import math
+import typing
 
 import numpy as np
 from PIL import Image
 
+from frontend.errors import InvalidParameter
+from frontend.schema_types import PublicSize
 from t2i.contract import ModelMetadata
+
+NAMED_SIZES = tuple(s for s in typing.get_args(PublicSize) if s != "auto")
 
 
 def parse_size(size: str, metadata: ModelMetadata) -> tuple[int, int]:
-    """'WIDTHxHEIGHT' -> (width, height); 'auto' -> the native size."""
+    """'WIDTHxHEIGHT' -> (width, height); 'auto' -> the native size.
+
+    The named sizes are always served (generated within the model's range, then resized); any other size
+    must have both sides within the range the model publishes, which also bounds the resize's memory.
+    """
     if size == "auto":
         return metadata.native_width, metadata.native_height
-    width, height = (int(v) for v in size.lower().split("x"))
+    width, height = (int(v) for v in size.split("x"))
+    smallest, largest = metadata.smallest_side, metadata.max_side
+    if size not in NAMED_SIZES and not (smallest <= width <= largest and smallest <= height <= largest):
+        raise InvalidParameter(
+            f"size must be auto, one of {', '.join(NAMED_SIZES)}, or WIDTHxHEIGHT with both sides between "
+            f"{smallest} and {largest} for this model, got '{size}'",
+            param="size",
+        )
     return width, height
 
 

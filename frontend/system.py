@@ -13,7 +13,7 @@ from frontend.generation import IMAGE_FORMATS
 from frontend.signed_urls import check_signature
 
 router = APIRouter(tags=["system"])
-_FILENAME = re.compile(r"^([0-9a-f]{32})\.(png|jpeg)$")
+_FILENAME = re.compile(rf"^([0-9a-f]{{32}})\.({'|'.join(IMAGE_FORMATS)})$")
 
 
 @router.get("/healthz")

@@ -21,14 +21,14 @@ async def create_images(
 ) -> ImagesResponse:
     """Generate `n` images from a prompt; works with the official `openai` SDK's `images.generate`."""
     metadata = await generator.metadata()
-    job = translation.to_job(body, metadata, caller, settings.default_safety_tolerance)
+    job = translation.to_job(body, metadata, caller, settings)
     result = await generator.generate(job, request.is_disconnected)
     urls = {i.record.id: absolute_image_url(request, settings, i.record.filename) for i in result.images}
     return translation.to_response(body, job, result, urls)
 
 
 @router.get("/models", response_model=ModelList)
-async def list_models(caller: CallerDep, triton: TritonDep) -> ModelList:
-    """The served models (one per model repository)."""
-    metadata = await triton.metadata()
-    return ModelList(data=[ModelCard(id=metadata.name, created=0)])
+async def list_models(caller: CallerDep, triton: TritonDep, settings: SettingsDep) -> ModelList:
+    """The served model first, then the aliases of it (`root`: the served model a name runs)."""
+    names = translation.model_names(await triton.metadata(), settings.model_aliases)
+    return ModelList(data=[ModelCard(id=name, created=0, root=root) for name, root in names.items()])

@@ -7,8 +7,16 @@ import time
 
 from frontend.auth import Caller
 from frontend.errors import InvalidParameter
-from frontend.generation import GenerationResult, ImageJob, check_provider, seed_or_random, validated
-from frontend.openai_api.schemas import ImageData, ImageGenerationRequest, ImagesResponse, Usage
+from frontend.generation import (
+    IMAGE_FORMATS,
+    GenerationResult,
+    ImageJob,
+    check_provider,
+    seed_or_random,
+    validated,
+)
+from frontend.openai_api.schemas import ImageData, ImageGenerationRequest, ImagesResponse, QualityTier, Usage
+from frontend.settings import SERVED_MODEL, Settings
 from frontend.sizing import generation_size, parse_size
 from frontend.styles import load_styles
 from t2i.contract import ModelMetadata
@@ -17,18 +25,80 @@ from t2i.request import GenerationRequest
 ROUTE = "/v1/images/generations"
 # Internal field -> this API's field, for error messages.
 PUBLIC_NAMES = {"num_images": "n", "width": "size", "height": "size"}
+# Provider names of the OpenAI documents (seed 001 sends "provider": "openai").
+PROVIDERS = ("openai",)
+# Every `quality` of the spec -> the tier it runs. The models here publish two step counts (default and hd),
+# so the tiers above `high` run hd too, and the response names the tier that ran.
+QUALITY_TIERS: dict[str, QualityTier] = {
+    "low": "low",
+    "medium": "medium",
+    "standard": "medium",
+    "auto": "medium",
+    "high": "high",
+    "hd": "high",
+    "xhigh": "high",
+    "max": "high",
+}
 
 
-def check_model(model: str | None, metadata: ModelMetadata) -> None:
-    if model is not None and model != metadata.name:
+def tier_steps(tier: QualityTier, metadata: ModelMetadata) -> int:
+    """Denoising steps of a quality tier, from the model's own settings: the one place they are derived."""
+    if tier == "low":
+        return (metadata.default_steps + 1) // 2  # about half, never 0 (SDXL-Turbo's default is 1 step)
+    return metadata.hd_steps if tier == "high" else metadata.default_steps
+
+
+def model_names(metadata: ModelMetadata, aliases: dict[str, str]) -> dict[str, str]:
+    """Every `model` name this server takes -> the served model it runs: the served name, then each alias
+    whose target is served (an alias of another model's name is left out: that model is not here)."""
+    names = {metadata.name: metadata.name}
+    for alias, target in aliases.items():
+        if target in (SERVED_MODEL, metadata.name):
+            names.setdefault(alias, metadata.name)
+    return names
+
+
+def check_model(model: str | None, metadata: ModelMetadata, aliases: dict[str, str]) -> None:
+    names = model_names(metadata, aliases)
+    if model is not None and model not in names:
+        listed = ", ".join(name for name in names if name != metadata.name) or "none"
         raise InvalidParameter(
-            f"model '{model}' is not served here; available models: {metadata.name}", param="model"
+            f"model '{model}' is not served here; served model: {metadata.name}; aliases of it: {listed}",
+            param="model",
         )
 
 
-def to_job(body: ImageGenerationRequest, metadata: ModelMetadata, caller: Caller, tolerance: int) -> ImageJob:
-    check_model(body.model, metadata)
-    check_provider(body.provider, metadata)
+def check_supported(body: ImageGenerationRequest) -> None:
+    """Spec values these models cannot honour: a 400 naming the field rather than a silent substitute."""
+    if body.background == "transparent":
+        raise InvalidParameter(
+            "background 'transparent' is not supported: these models draw opaque images; use auto or opaque",
+            param="background",
+        )
+    if body.output_format not in IMAGE_FORMATS:
+        formats = ", ".join(IMAGE_FORMATS)
+        raise InvalidParameter(
+            f"output_format '{body.output_format}' is not produced here; use one of: {formats}",
+            param="output_format",
+        )
+    if body.stream:
+        raise InvalidParameter("stream is not served yet; omit it or set it to false", param="stream")
+
+
+def safety_tolerance(body: ImageGenerationRequest, settings: Settings) -> int:
+    """`moderation` on the moderator's levels: `auto` is the server's default, `low` a more permissive one
+    (never stricter than the default)."""
+    if body.moderation == "low":
+        return max(settings.low_moderation_safety_tolerance, settings.default_safety_tolerance)
+    return settings.default_safety_tolerance
+
+
+def to_job(
+    body: ImageGenerationRequest, metadata: ModelMetadata, caller: Caller, settings: Settings
+) -> ImageJob:
+    check_model(body.model, metadata, settings.model_aliases)
+    check_provider(body.provider, metadata, also=PROVIDERS)
+    check_supported(body)
     width, height = parse_size(body.size, metadata)
     gen_width, gen_height = generation_size(width, height, metadata)
     # `natural` is the prompt as written; `vivid` is the preset of that name in data/styles.json.
@@ -37,13 +107,12 @@ def to_job(body: ImageGenerationRequest, metadata: ModelMetadata, caller: Caller
     guidance = body.guidance_scale
     if guidance is None:
         guidance = style.guidance_scale if body.style != "natural" else metadata.default_guidance_scale
-    steps = body.steps or (metadata.hd_steps if body.quality == "hd" else metadata.default_steps)
     request = GenerationRequest(
         prompt=prompt,
         negative_prompt=negative_prompt,
         width=gen_width,
         height=gen_height,
-        steps=steps,
+        steps=body.steps or tier_steps(QUALITY_TIERS[body.quality], metadata),
         guidance_scale=guidance,
         seed=seed_or_random(body.seed),
         num_images=body.n,
@@ -54,8 +123,10 @@ def to_job(body: ImageGenerationRequest, metadata: ModelMetadata, caller: Caller
         width,
         height,
         route=ROUTE,
+        output_format=body.output_format,
+        output_quality=body.output_compression,
         owner=caller.owner,
-        safety_tolerance=tolerance,
+        safety_tolerance=safety_tolerance(body, settings),
     )
 
 
@@ -70,10 +141,15 @@ def to_response(
         else:
             item.url = url_for[image.record.id]
         data.append(item)
-    usage = Usage(
-        cost=result.cost,
-        latency_ms=result.latency_ms,
-        image_size=f"{job.output_width}x{job.output_height}",
-        model_used=result.model,
+    size = f"{job.output_width}x{job.output_height}"
+    return ImagesResponse(
+        created=int(time.time()),
+        data=data,
+        output_format=job.output_format,  # type: ignore[arg-type]  # checked in check_supported
+        size=size,
+        quality=QUALITY_TIERS[body.quality],
+        background="opaque",
+        # The model that ran (an alias's target), as seed 001 describes model_used.
+        usage=Usage(cost=result.cost, latency_ms=result.latency_ms, image_size=size, model_used=result.model),
+        provider=body.provider,
     )
-    return ImagesResponse(created=int(time.time()), data=data, usage=usage, provider=body.provider)

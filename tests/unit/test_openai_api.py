@@ -4,25 +4,43 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
+import json
+import typing
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from openai.types import ImageModel, image_generate_params
 from PIL import Image
 from tritonclient.utils import InferenceServerException
 
 from frontend.app import create_app
 from frontend.errors import APIError, BackendUnavailable, GenerationTimeout, InvalidParameter
-from frontend.settings import Settings
+from frontend.generation import encode_image
+from frontend.openai_api import translation
+from frontend.openai_api.schemas import SEED_001_EXAMPLE, ImageGenerationRequest, Quality
+from frontend.settings import OPENAI_IMAGE_MODELS, Settings
+from frontend.sizing import parse_size
 from frontend.triton_client import map_triton_error
+from t2i import contract
 from t2i.pipeline_io import invalid_request_message
-from t2i.request import InvalidRequest
-from tests.unit.conftest import TINY, FakeTriton
+from t2i.request import GenerationRequest, InvalidRequest
+from tests.unit.conftest import TINY, FakeTriton, make_client
 
 
 def post(client: TestClient, **body):
     return client.post("/v1/images/generations", json={"prompt": "a red circle"} | body)
+
+
+# The SDK's request fields and their types (typing.get_type_hints resolves its string annotations).
+SDK_PARAMS = typing.get_type_hints(image_generate_params.ImageGenerateParamsNonStreaming)
+
+
+def decode(b64: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(b64)))
 
 
 def test_defaults_translate_onto_the_internal_request(client: TestClient, triton: FakeTriton) -> None:
@@ -41,6 +59,13 @@ def test_defaults_translate_onto_the_internal_request(client: TestClient, triton
         "latency_ms": 0,
         "image_size": "1024x1024",
         "model_used": "tiny",
+    }
+    # The gpt-image fields of the SDK's ImagesResponse: what ran, in the spec's vocabulary.
+    assert {k: body[k] for k in ("output_format", "size", "quality", "background")} == {
+        "output_format": "png",
+        "size": "1024x1024",
+        "quality": "medium",
+        "background": "opaque",
     }
 
 
@@ -91,14 +116,29 @@ def test_url_serves_the_image_and_tampering_is_refused(client: TestClient) -> No
         ({"prompt": None}, "prompt"),
         ({"prompt": 5}, "prompt"),
         ({"n": 0}, "n"),
-        ({"n": 5}, "n"),
+        ({"n": 11}, "n"),
         ({"n": "2"}, "n"),
         ({"n": 1.5}, "n"),
-        ({"size": "500x500"}, "size"),
+        ({"size": "0x256"}, "size"),
+        ({"size": "15x256"}, "size"),  # under the model's smallest side (16 for tiny)
+        ({"size": "2049x1024"}, "size"),  # over its largest (2048)
         ({"size": "1024X1024 "}, "size"),
+        ({"size": "big"}, "size"),
         ({"quality": "ultra"}, "quality"),
         ({"style": "anime"}, "style"),
         ({"response_format": "png"}, "response_format"),
+        ({"output_format": "bmp"}, "output_format"),
+        ({"output_format": "gif"}, "output_format"),  # a spec value these models do not produce
+        ({"output_format": "svg"}, "output_format"),
+        ({"output_compression": 101}, "output_compression"),
+        ({"output_compression": -1}, "output_compression"),
+        ({"background": "transparent"}, "background"),
+        ({"background": "clear"}, "background"),
+        ({"moderation": "high"}, "moderation"),
+        ({"stream": True}, "stream"),
+        ({"partial_images": 4}, "partial_images"),
+        ({"user": None}, "user"),  # the one optional field the spec does not make nullable
+        ({"complexity": "extreme"}, "complexity"),
         ({"seed": -1}, "seed"),
         ({"seed": 2**32}, "seed"),
         ({"seed": True}, "seed"),
@@ -106,8 +146,8 @@ def test_url_serves_the_image_and_tampering_is_refused(client: TestClient) -> No
         ({"steps": 151}, "steps"),
         ({"guidance_scale": -0.5}, "guidance_scale"),
         ({"scheduler": "magic"}, "scheduler"),
-        ({"model": "dall-e-3"}, "model"),
-        ({"provider": "openai"}, "provider"),
+        ({"model": "dall-e-4"}, "model"),
+        ({"provider": "azure"}, "provider"),
         ({"negative_prompt": "x" * 4001}, "negative_prompt"),
     ],
 )
@@ -156,8 +196,17 @@ def test_unexpected_error_hides_its_text(tmp_path: Path, triton: FakeTriton) -> 
     assert "secret" not in response.text and response.json()["error"]["code"] == "internal_error"
 
 
-def test_models_lists_the_served_model(client: TestClient) -> None:
-    assert client.get("/v1/models").json()["data"][0]["id"] == "tiny"
+def test_models_lists_the_served_model_then_its_aliases(client: TestClient) -> None:
+    cards = client.get("/v1/models").json()["data"]
+    assert cards[0] == {
+        "id": "tiny",
+        "object": "model",
+        "created": 0,
+        "owned_by": "t2i-triton",
+        "root": "tiny",
+    }
+    assert [c["id"] for c in cards[1:]] == list(OPENAI_IMAGE_MODELS)
+    assert {c["root"] for c in cards} == {"tiny"}
 
 
 def test_triton_errors_map_to_api_errors() -> None:
@@ -181,3 +230,261 @@ def test_triton_errors_map_to_api_errors() -> None:
         InferenceServerException("Deadline Exceeded", status="StatusCode.DEADLINE_EXCEEDED")
     )
     assert isinstance(late, GenerationTimeout)
+
+
+def test_504_tells_the_sdk_not_to_retry(client: TestClient, triton: FakeTriton) -> None:
+    triton.error = GenerationTimeout("late")
+    response = post(client)
+    assert response.status_code == 504 and response.json()["error"]["code"] == "timeout"
+    assert response.headers["x-should-retry"] == "false"
+
+
+@pytest.mark.parametrize(
+    ("quality", "steps"),
+    [
+        ("low", 10),
+        ("medium", 20),
+        ("standard", 20),
+        ("auto", 20),
+        ("high", 40),
+        ("hd", 40),
+        ("xhigh", 40),
+        ("max", 40),
+    ],
+)
+def test_quality_runs_steps_from_the_model_metadata(
+    client: TestClient, triton: FakeTriton, quality: str, steps: int
+) -> None:
+    body = post(client, quality=quality).json()
+    assert triton.requests[0].steps == steps  # TINY: default_steps 20, hd_steps 40
+    assert body["quality"] == translation.QUALITY_TIERS[quality]
+
+
+def test_quality_tiers_follow_each_model() -> None:
+    turbo = dataclasses.replace(TINY, default_steps=1, hd_steps=4)
+    lcm = dataclasses.replace(TINY, default_steps=4, hd_steps=8)
+    assert [translation.tier_steps(t, turbo) for t in ("low", "medium", "high")] == [1, 1, 4]
+    assert [translation.tier_steps(t, lcm) for t in ("low", "medium", "high")] == [2, 4, 8]
+    # Every quality of the SDK (Optional[Literal[...]]) runs a tier.
+    sdk_quality = typing.get_args(SDK_PARAMS["quality"])[0]
+    assert (
+        set(typing.get_args(sdk_quality)) == set(typing.get_args(Quality)) == set(translation.QUALITY_TIERS)
+    )
+
+
+def test_every_field_the_sdk_sends_is_a_field_here() -> None:
+    # Those left out only apply to gif/svg output, which `output_format` refuses (they are ignored).
+    only_for_gif_or_svg = {"frame_count", "frame_duration_ms", "svg"}
+    fields = set(ImageGenerationRequest.model_fields)
+    assert set(SDK_PARAMS) - fields == only_for_gif_or_svg
+    sdk_nullable = {name for name, hint in SDK_PARAMS.items() if type(None) in typing.get_args(hint)}
+    assert sdk_nullable - only_for_gif_or_svg <= set(NULLABLE_FIELDS)
+    assert "user" not in sdk_nullable and "prompt" not in sdk_nullable
+
+
+def test_explicit_steps_override_quality(client: TestClient, triton: FakeTriton) -> None:
+    post(client, quality="high", steps=3)
+    assert triton.requests[0].steps == 3
+
+
+def test_seed_001_example_verbatim(client: TestClient, triton: FakeTriton) -> None:
+    response = client.post(
+        "/v1/images/generations", json=SEED_001_EXAMPLE, headers={"Accept": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["provider"] == "openai" and len(body["data"]) == 1 and body["data"][0]["url"]
+    # dall-e-3 is an alias: the served model ran, and usage says so.
+    assert body["usage"]["model_used"] == "tiny" and body["usage"]["image_size"] == "1024x1024"
+    assert triton.requests[0].steps == TINY.default_steps  # standard
+    assert triton.requests[0].prompt == SEED_001_EXAMPLE["prompt"]  # natural: as written
+
+
+def test_default_aliases_are_every_sdk_image_model(client: TestClient, triton: FakeTriton) -> None:
+    assert set(OPENAI_IMAGE_MODELS) == set(typing.get_args(ImageModel))
+    for model in OPENAI_IMAGE_MODELS:
+        assert post(client, model=model, steps=1).status_code == 200, model
+    assert post(client, model="tiny", steps=1).status_code == 200  # the served name itself
+
+
+def test_unknown_model_names_the_served_and_aliased_models(client: TestClient) -> None:
+    error = post(client, model="flux-pro").json()["error"]
+    assert error["param"] == "model"
+    assert "tiny" in error["message"] and "dall-e-3" in error["message"]
+    assert "gpt-image-1" in error["message"]
+
+
+def test_alias_table_from_the_environment(
+    tmp_path: Path, triton: FakeTriton, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One alias of the served model, one of a model this server does not serve.
+    monkeypatch.setenv("T2I_MODEL_ALIASES", json.dumps({"house-style": "tiny", "dall-e-3": "sd15"}))
+    with make_client(tmp_path, triton) as client:
+        assert post(client, model="house-style", steps=1).status_code == 200
+        refused = post(client, model="dall-e-3").json()["error"]
+        assert refused["param"] == "model" and "house-style" in refused["message"]
+        assert post(client, model="gpt-image-1").status_code == 400  # the table replaces the default
+        cards = client.get("/v1/models").json()["data"]
+        assert [(c["id"], c["root"]) for c in cards] == [("tiny", "tiny"), ("house-style", "tiny")]
+
+
+def test_provider_openai_is_accepted_and_echoed(client: TestClient) -> None:
+    for provider in ("openai", "auto", "triton", "tiny"):
+        assert post(client, provider=provider, steps=1).json()["provider"] == provider
+
+
+NULLABLE_FIELDS = (
+    "model",
+    "provider",
+    "n",
+    "quality",
+    "response_format",
+    "output_format",
+    "output_compression",
+    "stream",
+    "partial_images",
+    "size",
+    "moderation",
+    "background",
+    "style",
+    "safety_identifier",
+    "complexity",
+    "negative_prompt",
+    "seed",
+    "steps",
+    "guidance_scale",
+    "scheduler",
+)
+
+
+def test_explicit_null_means_the_default(client: TestClient, triton: FakeTriton) -> None:
+    nulls = post(client, **dict.fromkeys(NULLABLE_FIELDS))
+    assert nulls.status_code == 200, nulls.text
+    omitted = post(client)
+    assert omitted.status_code == 200
+    with_nulls, without = triton.requests
+    with_nulls.seed = without.seed  # null seed: random, as when omitted
+    assert with_nulls == without
+    ignore = {"created", "data", "usage"}
+    assert {k: v for k, v in nulls.json().items() if k not in ignore} == {
+        k: v for k, v in omitted.json().items() if k not in ignore
+    }
+
+
+def test_schema_documents_the_nullable_fields(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["ImageGenerationRequest"]
+    properties = schema["properties"]
+    for name in NULLABLE_FIELDS:
+        assert {"type": "null"} in properties[name]["anyOf"], name
+    assert properties["n"]["default"] == 1 and properties["n"]["anyOf"][0]["maximum"] == 10
+    assert "anyOf" not in properties["user"] and schema["required"] == ["prompt"]
+
+
+def test_n_over_one_triton_request_continues_the_seeds(client: TestClient, triton: FakeTriton) -> None:
+    body = post(client, n=10, seed=100, response_format="b64_json").json()
+    first, second = triton.requests
+    assert (first.seed, first.num_images) == (100, contract.MAX_IMAGES)
+    assert (second.seed, second.num_images) == (100 + contract.MAX_IMAGES, 10 - contract.MAX_IMAGES)
+    assert [d["seed"] for d in body["data"]] == list(range(100, 110))
+    # FakeTriton fills image i of a Triton request with (its seed + i) % 256: image i holds s + i.
+    fills = [int(np.asarray(decode(d["b64_json"]))[0, 0, 0]) for d in body["data"]]
+    assert fills == list(range(100, 110))
+
+
+def test_a_failing_part_of_a_split_request_fails_it(client: TestClient, triton: FakeTriton) -> None:
+    calls = 0
+    generate = triton.generate
+
+    async def second_fails(request: GenerationRequest, timeout_s: float) -> np.ndarray:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise GenerationTimeout("late")
+        return await generate(request, timeout_s)
+
+    triton.generate = second_fails  # type: ignore[method-assign]
+    response = post(client, n=9)
+    assert response.status_code == 504 and response.headers["x-should-retry"] == "false"
+
+
+@pytest.mark.parametrize(
+    ("size", "pixels"),
+    [("640x480", (640, 480)), ("16x2048", (16, 2048)), ("2048x2048", (2048, 2048)), ("auto", (256, 256))],
+)
+def test_any_size_within_the_model_limits(client: TestClient, size: str, pixels: tuple[int, int]) -> None:
+    body = post(client, size=size, response_format="b64_json", steps=1).json()
+    assert decode(body["data"][0]["b64_json"]).size == pixels
+    assert body["size"] == body["usage"]["image_size"] == f"{pixels[0]}x{pixels[1]}"
+
+
+def test_named_sizes_are_served_even_past_a_narrower_model_range() -> None:
+    # A TensorRT export may publish max_side 1024: the spec's 1792x1024 is still generated within it and
+    # resized, while a custom size past the range is refused.
+    narrow = dataclasses.replace(TINY, min_side=64, max_side=1024)
+    assert parse_size("1792x1024", narrow) == (1792, 1024)
+    assert parse_size("1024x1024", narrow) == (1024, 1024)
+    for size in ("1100x1024", "32x512"):
+        with pytest.raises(InvalidParameter) as error:
+            parse_size(size, narrow)
+        assert error.value.param == "size" and "between 64 and 1024" in error.value.message
+
+
+@pytest.mark.parametrize(("output_format", "pillow_format"), [("jpeg", "JPEG"), ("webp", "WEBP")])
+def test_lossy_formats_compression_and_their_urls(
+    client: TestClient, output_format: str, pillow_format: str
+) -> None:
+    body = {"size": "512x512", "response_format": "b64_json", "output_format": output_format}
+    best = post(client, **body).json()
+    assert best["output_format"] == output_format
+    image = decode(best["data"][0]["b64_json"])
+    assert image.format == pillow_format and image.size == (512, 512)
+    url = post(client, size="512x512", output_format=output_format).json()["data"][0]["url"]
+    assert f".{output_format}?expires=" in url
+    served = client.get(url)
+    assert served.status_code == 200 and served.headers["content-type"] == f"image/{output_format}"
+    image_id = url.split("/files/")[1].split(".")[0]
+    stored = client.get(f"/images/{image_id}", params={"width": 128})
+    assert stored.headers["content-type"] == f"image/{output_format}"
+    assert Image.open(io.BytesIO(stored.content)).format == pillow_format
+
+
+@pytest.mark.parametrize("output_format", ["jpeg", "webp"])
+def test_compression_is_pillow_quality(output_format: str) -> None:
+    # A picture with detail (the fake Triton's images are flat, and flat images barely compress).
+    rng = np.random.default_rng(0)
+    image = np.linspace(0, 255, 256 * 256 * 3).reshape(256, 256, 3) + rng.normal(0, 20, (256, 256, 3))
+    image = image.clip(0, 255).astype(np.uint8)
+    sizes = [len(encode_image(image, 256, 256, output_format, quality)) for quality in (10, 50, 100)]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[2] / 2
+
+
+def test_png_ignores_compression(client: TestClient) -> None:
+    body = post(client, size="256x256", response_format="b64_json", output_compression=0, seed=1).json()
+    again = post(client, size="256x256", response_format="b64_json", seed=1).json()
+    assert body["data"][0]["b64_json"] == again["data"][0]["b64_json"]
+
+
+def test_moderation_low_is_more_permissive(client: TestClient) -> None:
+    # "gory" is a level-3 gore term: refused at the default level 2, allowed at low's level 4; nudity
+    # (level 5) stays refused at low.
+    refused = post(client, prompt="a gory red circle")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "content_policy_violation"
+    assert post(client, prompt="a gory red circle", moderation="low", steps=1).status_code == 200
+    assert post(client, prompt="a nude figure", moderation="low").status_code == 400
+    assert post(client, prompt="a gory red circle", moderation="auto").status_code == 400
+
+
+def test_user_and_newer_sdk_fields_are_accepted(client: TestClient, triton: FakeTriton) -> None:
+    response = post(
+        client,
+        user="user-1234",
+        safety_identifier="hashed-id",
+        complexity="high",
+        partial_images=2,
+        stream=False,
+        background="opaque",
+        frame_count=None,
+        svg=None,
+        steps=1,
+    )
+    assert response.status_code == 200, response.text
