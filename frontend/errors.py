@@ -59,9 +59,11 @@ class APIError(Exception):
         self.param = param
         self.headers = headers or {}
 
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "param": self.param, "type": self.type}}
+
     def response(self) -> JSONResponse:
-        body = {"error": {"code": self.code, "message": self.message, "param": self.param, "type": self.type}}
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
 class InvalidParameter(APIError):

@@ -28,7 +28,7 @@ from frontend.moderation import PromptModerator
 from frontend.references import ReferenceError, ReferenceLoader, ReferenceTooLarge
 from frontend.settings import Settings
 from frontend.sizing import resize_exact
-from frontend.triton_client import TritonPipelineClient
+from frontend.triton_client import PreviewCallback, TritonPipelineClient
 from frontend.usage import UsageRecord, UsageStore
 from t2i import contract
 from t2i.contract import ModelMetadata
@@ -141,6 +141,7 @@ def triton_requests(request: GenerationRequest) -> list[GenerationRequest]:
             request,
             seed=request.seed + start,
             num_images=min(contract.MAX_IMAGES, request.num_images - start),
+            partial_images=request.partial_images if start == 0 else 0,
         )
         for start in range(0, request.num_images, contract.MAX_IMAGES)
     ]
@@ -178,10 +179,14 @@ class ImageGenerator:
         return round(price * megapixels * request.steps * request.num_images, 6)
 
     async def generate(
-        self, job: ImageJob, disconnected: Callable[[], Awaitable[bool]] | None = None
+        self,
+        job: ImageJob,
+        disconnected: Callable[[], Awaitable[bool]] | None = None,
+        on_preview: PreviewCallback | None = None,
     ) -> GenerationResult:
         """`disconnected` (the route's `request.is_disconnected`) is polled while Triton works: a client
-        that goes away cancels its gRPC call, and the pipeline stops at its next step."""
+        that goes away cancels its gRPC call, and the pipeline stops at its next step. `on_preview` gets
+        the request's previews (job.request.partial_images of them) as the pipeline streams them."""
         metadata = await self.triton.metadata()
         self.moderate(job)
         # Admission: past this many generations in flight, answer 503 at once rather than queue
@@ -191,12 +196,16 @@ class ImageGenerator:
             raise BackendUnavailable("the server is at capacity; retry shortly", retry_after_s=2)
         self.in_flight += 1
         try:
-            return await self._generate(job, metadata, disconnected)
+            return await self._generate(job, metadata, disconnected, on_preview)
         finally:
             self.in_flight -= 1
 
     async def _generate(
-        self, job: ImageJob, metadata: ModelMetadata, disconnected: Callable[[], Awaitable[bool]] | None
+        self,
+        job: ImageJob,
+        metadata: ModelMetadata,
+        disconnected: Callable[[], Awaitable[bool]] | None,
+        on_preview: PreviewCallback | None,
     ) -> GenerationResult:
         request = job.request
         if job.references:
@@ -205,7 +214,7 @@ class ImageGenerator:
                 request, init_image=init_image, strength=reference_strength(job.reference_weight)
             )
         started = time.perf_counter()
-        call = asyncio.ensure_future(self._run_pipeline(request))
+        call = asyncio.ensure_future(self._run_pipeline(request, on_preview))
         while disconnected is not None and not call.done():
             await asyncio.wait([call], timeout=DISCONNECT_POLL_S)
             if not call.done() and await disconnected():
@@ -223,11 +232,17 @@ class ImageGenerator:
         self.metrics.images.labels(metadata.name, job.route).inc(len(images))
         return GenerationResult(images, latency_ms, metadata.name, cost)
 
-    async def _run_pipeline(self, request: GenerationRequest) -> np.ndarray:
+    async def _run_pipeline(
+        self, request: GenerationRequest, on_preview: PreviewCallback | None
+    ) -> np.ndarray:
         """All of a request's images. Its Triton requests run at once (the dynamic batcher may put them
-        in one execute()); if one fails or the caller cancels, the others are cancelled too."""
+        in one execute()); if one fails or the caller cancels, the others are cancelled too. Previews
+        come from the first (they show its images)."""
         timeout_s = self.settings.request_timeout_s
-        calls = [asyncio.ensure_future(self.triton.generate(r, timeout_s)) for r in triton_requests(request)]
+        calls = [
+            asyncio.ensure_future(self.triton.generate(part, timeout_s, on_preview if i == 0 else None))
+            for i, part in enumerate(triton_requests(request))
+        ]
         try:
             return np.concatenate(await asyncio.gather(*calls))
         finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -46,6 +46,10 @@ def map_triton_error(exc: InferenceServerException) -> APIError:
     return APIError("image generation failed")
 
 
+# Receives a request's previews: (partial_index, uint8 [N, H, W, 3] at the generation size).
+PreviewCallback = Callable[[int, np.ndarray], Awaitable[None]]
+
+
 class TritonPipelineClient:
     def __init__(self, url: str):
         self.url = url
@@ -79,12 +83,17 @@ class TritonPipelineClient:
             self._metadata = ModelMetadata.from_json(text)
         return self._metadata
 
-    async def generate(self, request: GenerationRequest, timeout_s: float) -> np.ndarray:
-        """uint8 [N, H, W, 3] images for one internal request (its previews, if any, are dropped)."""
+    async def generate(
+        self, request: GenerationRequest, timeout_s: float, on_preview: PreviewCallback | None = None
+    ) -> np.ndarray:
+        """uint8 [N, H, W, 3] images for one internal request; its previews (request.partial_images)
+        go to `on_preview` as they arrive."""
         final = None
         async for partial_index, images in self.stream(request, timeout_s):
             if partial_index == contract.FINAL_RESPONSE:
                 final = images
+            elif on_preview is not None:
+                await on_preview(partial_index, images)
         if final is None:
             raise APIError("the pipeline ended its stream without images")
         return final

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
 
 from frontend.auth import CallerDep, RateLimitedCallerDep
 from frontend.dependencies import GeneratorDep, SettingsDep, TritonDep
-from frontend.openai_api import translation
+from frontend.openai_api import streaming, translation
 from frontend.openai_api.schemas import ImageGenerationRequest, ImagesResponse, ModelCard, ModelList
 from frontend.signed_urls import absolute_image_url
 
@@ -18,10 +21,21 @@ async def create_images(
     caller: RateLimitedCallerDep,
     generator: GeneratorDep,
     settings: SettingsDep,
-) -> ImagesResponse:
-    """Generate `n` images from a prompt; works with the official `openai` SDK's `images.generate`."""
+) -> ImagesResponse | StreamingResponse:
+    """Generate `n` images from a prompt; works with the official `openai` SDK's `images.generate`, also
+    with `stream=True` (Server-Sent Events: `partial_images` previews, then the images)."""
     metadata = await generator.metadata()
     job = translation.to_job(body, metadata, caller, settings)
+    if body.stream:
+        generator.moderate(job)  # a refused prompt is a 400 before the stream starts, not an event
+        events = streaming.image_events(
+            generator,
+            job,
+            streaming.GENERATION_EVENTS,
+            translation.image_fields(body, job),
+            partial(translation.usage, job),
+        )
+        return StreamingResponse(events, media_type="text/event-stream")
     result = await generator.generate(job, request.is_disconnected)
     urls = {i.record.id: absolute_image_url(request, settings, i.record.filename) for i in result.images}
     return translation.to_response(body, job, result, urls)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from typing import Any
 
 from frontend.auth import Caller
 from frontend.errors import InvalidParameter
@@ -81,8 +82,6 @@ def check_supported(body: ImageGenerationRequest) -> None:
             f"output_format '{body.output_format}' is not produced here; use one of: {formats}",
             param="output_format",
         )
-    if body.stream:
-        raise InvalidParameter("stream is not served yet; omit it or set it to false", param="stream")
 
 
 def safety_tolerance(body: ImageGenerationRequest, settings: Settings) -> int:
@@ -117,6 +116,8 @@ def to_job(
         seed=seed_or_random(body.seed),
         num_images=body.n,
         scheduler=body.scheduler or "",
+        # Previews exist only to be streamed.
+        partial_images=body.partial_images if body.stream else 0,
     )
     return ImageJob(
         validated(request, metadata, PUBLIC_NAMES),
@@ -141,15 +142,26 @@ def to_response(
         else:
             item.url = url_for[image.record.id]
         data.append(item)
-    size = f"{job.output_width}x{job.output_height}"
     return ImagesResponse(
         created=int(time.time()),
         data=data,
-        output_format=job.output_format,  # type: ignore[arg-type]  # checked in check_supported
-        size=size,
-        quality=QUALITY_TIERS[body.quality],
-        background="opaque",
-        # The model that ran (an alias's target), as seed 001 describes model_used.
-        usage=Usage(cost=result.cost, latency_ms=result.latency_ms, image_size=size, model_used=result.model),
+        usage=usage(job, result),
         provider=body.provider,
+        **image_fields(body, job),
     )
+
+
+def image_fields(body: ImageGenerationRequest, job: ImageJob) -> dict[str, Any]:
+    """The gpt-image fields every response and stream event carries: what was made, as the spec names it."""
+    return {
+        "output_format": job.output_format,  # checked in check_supported
+        "size": f"{job.output_width}x{job.output_height}",
+        "quality": QUALITY_TIERS[body.quality],
+        "background": "opaque",
+    }
+
+
+def usage(job: ImageJob, result: GenerationResult) -> Usage:
+    # The model that ran (an alias's target), as seed 001 describes model_used.
+    size = f"{job.output_width}x{job.output_height}"
+    return Usage(cost=result.cost, latency_ms=result.latency_ms, image_size=size, model_used=result.model)

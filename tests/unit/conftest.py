@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from frontend.app import create_app
 from frontend.settings import Settings
+from frontend.triton_client import PreviewCallback
 from t2i.contract import ModelMetadata
 from t2i.request import GenerationRequest
 
@@ -30,13 +31,17 @@ class FakeTriton:
     async def is_ready(self) -> bool:
         return self.error is None
 
-    async def generate(self, request: GenerationRequest, timeout_s: float) -> np.ndarray:
+    async def generate(
+        self, request: GenerationRequest, timeout_s: float, on_preview: PreviewCallback | None = None
+    ) -> np.ndarray:
         if self.error:
             raise self.error
         self.requests.append(request)
         images = np.empty((request.num_images, request.height, request.width, 3), dtype=np.uint8)
         for i in range(request.num_images):
             images[i] = (request.seed + i) % 256
+        for partial_index in range(request.partial_images if on_preview else 0):
+            await on_preview(partial_index, images // 2)  # type: ignore[misc]
         return images
 
     async def close(self) -> None:
