@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from frontend.compositing import KeptPixels, composite_kept
 from frontend.errors import (
     BackendUnavailable,
     ClientDisconnected,
@@ -52,6 +53,8 @@ class ImageJob:
     # Image-to-image: data: URIs, ids of the owner's images or http(s) URLs, blended into one init image.
     references: list[str] = field(default_factory=list)
     reference_weight: float = 0.5
+    # Edits with a mask: the original's pixels pasted back where the mask keeps them, at the output size.
+    keep: KeptPixels | None = None
 
 
 @dataclass
@@ -218,6 +221,8 @@ class ImageGenerator:
         """Resize, encode and store each image, then the usage row (off the event loop)."""
         results = []
         for i, image in enumerate(pixels):
+            if job.keep is not None:
+                image = composite_kept(image, job.keep)  # at the output size: the encode resizes no more
             data = encode_image(image, job.output_width, job.output_height, job.output_format)
             record = ImageRecord(
                 id=uuid.uuid4().hex,
