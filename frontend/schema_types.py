@@ -12,6 +12,8 @@ PublicSize = Literal[
     "256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "1536x1024", "1024x1536", "auto"
 ]
 MAX_SEED = 4294967295
+# Images per public request (`n`, `count`); the pipeline itself takes up to contract.MAX_IMAGES.
+MAX_IMAGES_PER_REQUEST = 4
 # The contract's scheduler names as the schema's enum (Literal of a tuple is the Literal of its items).
 SchedulerName = Literal[contract.SCHEDULERS]  # type: ignore[valid-type]
 
