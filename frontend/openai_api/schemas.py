@@ -37,6 +37,9 @@ class ImageGenerationRequest(BaseModel):
     quality: Literal["standard", "hd"] = Field("standard", description="`hd` runs the model's hd step count.")
     style: Literal["natural", "vivid"] = Field("natural", description="`vivid`: more saturated, dramatic.")
     response_format: Literal["url", "b64_json"] = "url"
+    image: str | None = Field(
+        None, description="An image to modify: http(s) URL, data: URI, or the id of one of your images."
+    )
     user: str | None = None
     negative_prompt: str | None = Field(
         None, max_length=contract.MAX_PROMPT_CHARS, description="What to steer away from."

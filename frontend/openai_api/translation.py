@@ -8,6 +8,7 @@ import time
 from frontend.auth import Caller
 from frontend.errors import InvalidParameter
 from frontend.generation import GenerationResult, ImageJob, check_provider, seed_or_random, validated
+from frontend.openai_api.image_inputs import IMAGE_TO_IMAGE_STRENGTH
 from frontend.openai_api.schemas import ImageData, ImageGenerationRequest, ImagesResponse, Usage
 from frontend.sizing import generation_size, parse_size
 from frontend.styles import load_styles
@@ -56,6 +57,11 @@ def to_job(body: ImageGenerationRequest, metadata: ModelMetadata, caller: Caller
         route=ROUTE,
         owner=caller.owner,
         safety_tolerance=tolerance,
+        # `image`: image-to-image through the references of /images/tti (their SSRF rules included),
+        # whose weight is 1 - strength.
+        references=[body.image] if body.image is not None else [],
+        reference_weight=1.0 - IMAGE_TO_IMAGE_STRENGTH,
+        reference_param="image",
     )
 
 

@@ -1,6 +1,6 @@
-"""POST /v1/images/edits and /v1/images/variations in front of a fake Triton client, with the official SDK
-building the multipart bodies (its httpx client is the app's TestClient). The end-to-end tier runs them
-against the real tritonserver."""
+"""POST /v1/images/edits and /v1/images/variations, and generations' `image`, in front of a fake Triton
+client, with the official SDK building the multipart bodies (its httpx client is the app's TestClient).
+The end-to-end tier runs them against the real tritonserver."""
 
 from __future__ import annotations
 
@@ -251,3 +251,25 @@ def test_variation_defaults_and_errors(sdk: OpenAI, client: TestClient, triton: 
         response = client.post("/v1/images/variations", data=data, files=files)
         assert response.status_code == 400 and response.json()["error"]["param"] == param, response.text
     assert len(triton.requests) == 1
+
+
+# --- `image` on /v1/images/generations ------------------------------------------------------------
+
+
+def test_generation_image_field_is_image_to_image(client: TestClient, triton: FakeTriton) -> None:
+    uri = "data:image/png;base64," + base64.b64encode(png(IMAGE)).decode()
+    body = {"prompt": "x", "image": uri, "size": "512x512", "response_format": "b64_json"}
+    response = client.post("/v1/images/generations", json=body)
+    assert response.status_code == 200, response.text
+    (request,) = triton.requests
+    assert request.init_image is not None and request.init_image.shape == (256, 256, 3)
+    assert request.strength == pytest.approx(IMAGE_TO_IMAGE_STRENGTH)
+
+
+@pytest.mark.parametrize(
+    "image", ["data:image/png;base64,!!!", "http://10.0.0.1/cat.png", "ftp://example.com/cat.png", "0" * 32]
+)
+def test_generation_image_errors_name_image(client: TestClient, triton: FakeTriton, image: str) -> None:
+    response = client.post("/v1/images/generations", json={"prompt": "x", "image": image})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "image"
+    assert triton.requests == []
