@@ -161,6 +161,10 @@ def install_error_handlers(app: FastAPI) -> None:
             return MethodNotAllowed(
                 "method not allowed on this route", headers=dict(exc.headers or {})
             ).response()
+        if exc.status_code == 400:
+            # A body that cannot be parsed (a malformed multipart one, say): Starlette's message names
+            # what is wrong and is safe to show.
+            return InvalidParameter(str(exc.detail)).response()
         error = APIError(str(exc.detail))
         error.status = exc.status_code
         return error.response()

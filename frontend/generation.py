@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from frontend.compositing import KeptPixels, composite_kept
 from frontend.errors import (
     BackendUnavailable,
     ClientDisconnected,
@@ -62,6 +63,10 @@ class ImageJob:
     # Image-to-image: data: URIs, ids of the owner's images or http(s) URLs, blended into one init image.
     references: list[str] = field(default_factory=list)
     reference_weight: float = 0.5
+    # Errors about reference i name this field (`image` on /v1/images/generations).
+    reference_param: str = "reference_images[{index}]"
+    # Edits with a mask: the original's pixels pasted back where the mask keeps them, at the output size.
+    keep: KeptPixels | None = None
 
 
 @dataclass
@@ -265,9 +270,9 @@ class ImageGenerator:
                 job.references, job.owner, job.request.width, job.request.height
             )
         except ReferenceTooLarge as exc:
-            raise PayloadTooLarge(str(exc), param=f"reference_images[{exc.index}]") from None
+            raise PayloadTooLarge(str(exc), param=job.reference_param.format(index=exc.index)) from None
         except ReferenceError as exc:
-            raise InvalidParameter(str(exc), param=f"reference_images[{exc.index}]") from None
+            raise InvalidParameter(str(exc), param=job.reference_param.format(index=exc.index)) from None
 
     def _finish(
         self, job: ImageJob, pixels: np.ndarray, metadata: ModelMetadata, started: float, cost: float
@@ -275,6 +280,8 @@ class ImageGenerator:
         """Resize, encode and store each image, then the usage row (off the event loop)."""
         results = []
         for i, image in enumerate(pixels):
+            if job.keep is not None:
+                image = composite_kept(image, job.keep)  # at the output size: the encode resizes no more
             data = encode_image(
                 image, job.output_width, job.output_height, job.output_format, job.output_quality
             )

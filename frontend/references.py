@@ -292,9 +292,14 @@ class ReferenceLoader:
         )
 
 
+def has_alpha(image: Image.Image) -> bool:
+    """An alpha channel, or a palette or colour key marked transparent."""
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
+
 def flatten_to_rgb(image: Image.Image) -> Image.Image:
     """RGB, with any transparency composited onto white (what a viewer shows for a transparent PNG)."""
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+    if has_alpha(image):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")

@@ -15,6 +15,8 @@ PublicSize = Literal[
 # A named size, `auto`, or any WIDTHxHEIGHT (the model's side limits are checked in sizing.parse_size).
 SIZE_PATTERN = r"^(auto|[1-9][0-9]{0,4}x[1-9][0-9]{0,4})$"
 MAX_SEED = 4294967295
+# Images per public request (`n`, `count`); the pipeline itself takes up to contract.MAX_IMAGES.
+MAX_IMAGES_PER_REQUEST = 4
 # The contract's scheduler names as the schema's enum (Literal of a tuple is the Literal of its items).
 SchedulerName = Literal[contract.SCHEDULERS]  # type: ignore[valid-type]
 

@@ -1,1 +1,2 @@
-"""The OpenAI-compatible images API: POST /v1/images/generations, GET /v1/models."""
+"""The OpenAI-compatible images API: POST /v1/images/generations, /v1/images/edits,
+/v1/images/variations, GET /v1/models."""

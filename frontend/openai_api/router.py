@@ -1,20 +1,40 @@
 from __future__ import annotations
 
+import asyncio
 from functools import partial
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import StreamingResponse
 
 from frontend.auth import CallerDep, RateLimitedCallerDep
 from frontend.dependencies import GeneratorDep, SettingsDep, TritonDep
-from frontend.openai_api import streaming, translation
+from frontend.generation import ImageGenerator, ImageJob
+from frontend.openai_api import edits, streaming, translation
+from frontend.openai_api.edit_schemas import ImageEditForm, ImageVariationForm
 from frontend.openai_api.schemas import ImageGenerationRequest, ImagesResponse, ModelCard, ModelList
 from frontend.signed_urls import absolute_image_url
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible images"])
 
 
-@router.post("/images/generations", response_model=ImagesResponse, response_model_exclude_none=True)
+# `stream: true` answers Server-Sent Events instead of the JSON body (frontend/openai_api/streaming.py);
+# each event's data is one JSON object.
+SSE_EVENTS = "`<kind>.partial_image` x partial_images, then `<kind>.completed` per image; `error` on failure"
+EVENT_STREAM = {
+    200: {
+        "content": {"text/event-stream": {"schema": {"type": "object", "description": SSE_EVENTS}}},
+        "description": "the images (JSON), or with `stream: true` the events",
+    }
+}
+
+
+@router.post(
+    "/images/generations",
+    response_model=ImagesResponse,
+    response_model_exclude_none=True,
+    responses=EVENT_STREAM,
+)
 async def create_images(
     body: ImageGenerationRequest,
     request: Request,
@@ -27,18 +47,54 @@ async def create_images(
     metadata = await generator.metadata()
     job = translation.to_job(body, metadata, caller, settings)
     if body.stream:
-        generator.moderate(job)  # a refused prompt is a 400 before the stream starts, not an event
-        events = streaming.image_events(
-            generator,
-            job,
-            streaming.GENERATION_EVENTS,
-            translation.image_fields(body, job),
-            partial(translation.usage, job),
-        )
-        return StreamingResponse(events, media_type="text/event-stream")
+        return stream_events(generator, job, streaming.GENERATION_EVENTS, body.quality)
     result = await generator.generate(job, request.is_disconnected)
     urls = {i.record.id: absolute_image_url(request, settings, i.record.filename) for i in result.images}
     return translation.to_response(body, job, result, urls)
+
+
+@router.post(
+    "/images/edits", response_model=ImagesResponse, response_model_exclude_none=True, responses=EVENT_STREAM
+)
+async def edit_images(
+    form: Annotated[ImageEditForm, Form(media_type="multipart/form-data")],
+    request: Request,
+    caller: RateLimitedCallerDep,
+    generator: GeneratorDep,
+    settings: SettingsDep,
+) -> ImagesResponse | StreamingResponse:
+    """Edit an image from a prompt: repaint where the mask is transparent, keeping every other pixel, or
+    redraw it all without a mask; works with the official `openai` SDK's `images.edit`."""
+    metadata = await generator.metadata()
+    job = await asyncio.to_thread(edits.to_edit_job, form, metadata, caller, settings)
+    if form.stream:
+        return stream_events(generator, job, streaming.EDIT_EVENTS, form.quality)
+    result = await generator.generate(job, request.is_disconnected)
+    urls = {i.record.id: absolute_image_url(request, settings, i.record.filename) for i in result.images}
+    return translation.images_response(form.response_format, job, result, urls, form.quality)
+
+
+@router.post("/images/variations", response_model=ImagesResponse, response_model_exclude_none=True)
+async def create_image_variations(
+    form: Annotated[ImageVariationForm, Form(media_type="multipart/form-data")],
+    request: Request,
+    caller: RateLimitedCallerDep,
+    generator: GeneratorDep,
+    settings: SettingsDep,
+) -> ImagesResponse:
+    """`n` variations of an image; works with the official `openai` SDK's `images.create_variation`."""
+    metadata = await generator.metadata()
+    job = await asyncio.to_thread(edits.to_variation_job, form, metadata, caller, settings)
+    result = await generator.generate(job, request.is_disconnected)
+    urls = {i.record.id: absolute_image_url(request, settings, i.record.filename) for i in result.images}
+    return translation.images_response(form.response_format, job, result, urls, "auto")
+
+
+def stream_events(generator: ImageGenerator, job: ImageJob, kind: str, quality: str) -> StreamingResponse:
+    generator.moderate(job)  # a refused prompt is a 400 before the stream starts, not an event
+    fields = translation.image_fields(job, quality)
+    events = streaming.image_events(generator, job, kind, fields, partial(translation.usage, job))
+    return StreamingResponse(events, media_type="text/event-stream")
 
 
 @router.get("/models", response_model=ModelList)

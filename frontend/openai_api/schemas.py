@@ -23,7 +23,6 @@ from t2i import contract
 # The spec's `n` range; more images than one Triton request carries (contract.MAX_IMAGES) run as several.
 MAX_N = 10
 MAX_COMPRESSION = 100
-MAX_PARTIAL_IMAGES = 3
 # Every value the spec takes for `quality`; what each runs is translation.QUALITY_TIERS.
 Quality = Literal["standard", "hd", "low", "medium", "high", "xhigh", "max", "auto"]
 # The spec's tiers in responses (ImagesResponse.quality).
@@ -85,6 +84,9 @@ class ImageGenerationRequest(NullableFieldsModel):
         "`medium`, `standard`, `auto` the default; `high`, `hd`, `xhigh`, `max` the model's hd steps.",
     )
     response_format: Annotated[Literal["url", "b64_json"], NullIsDefault()] = "url"
+    image: str | None = Field(
+        None, description="An image to modify: http(s) URL, data: URI, or the id of one of your images."
+    )
     output_format: Annotated[OutputFormat, NullIsDefault()] = Field(
         "png", description="`png`, `jpeg` or `webp`; `gif` and `svg` are not produced here (400)."
     )
@@ -94,9 +96,11 @@ class ImageGenerationRequest(NullableFieldsModel):
         le=MAX_COMPRESSION,
         description="jpeg/webp quality 0..100 (100: least compression, the spec's default); png ignores it.",
     )
-    stream: Annotated[bool, NullIsDefault()] = Field(False, description="`true` is not served yet (400).")
+    stream: Annotated[bool, NullIsDefault()] = Field(
+        False, description="`true`: Server-Sent Events, `image_generation.partial_image` then `.completed`."
+    )
     partial_images: Annotated[int, NullIsDefault()] = Field(
-        0, ge=0, le=MAX_PARTIAL_IMAGES, description="Only used when streaming; accepted."
+        0, ge=0, le=contract.MAX_PARTIAL_IMAGES, description="Previews streamed before the images (0..3)."
     )
     size: Annotated[str, NullIsDefault()] = Field(
         "1024x1024",

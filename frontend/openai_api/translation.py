@@ -16,6 +16,7 @@ from frontend.generation import (
     seed_or_random,
     validated,
 )
+from frontend.openai_api.image_inputs import IMAGE_TO_IMAGE_STRENGTH
 from frontend.openai_api.schemas import ImageData, ImageGenerationRequest, ImagesResponse, QualityTier, Usage
 from frontend.settings import SERVED_MODEL, Settings
 from frontend.sizing import generation_size, parse_size
@@ -128,16 +129,33 @@ def to_job(
         output_quality=body.output_compression,
         owner=caller.owner,
         safety_tolerance=safety_tolerance(body, settings),
+        # `image`: image-to-image through the references of /images/tti (their SSRF rules included),
+        # whose weight is 1 - strength.
+        references=[body.image] if body.image is not None else [],
+        reference_weight=1.0 - IMAGE_TO_IMAGE_STRENGTH,
+        reference_param="image",
     )
 
 
 def to_response(
     body: ImageGenerationRequest, job: ImageJob, result: GenerationResult, url_for: dict[str, str]
 ) -> ImagesResponse:
+    return images_response(body.response_format, job, result, url_for, body.quality, body.provider)
+
+
+def images_response(
+    response_format: str,
+    job: ImageJob,
+    result: GenerationResult,
+    url_for: dict[str, str],
+    quality: str,
+    provider: str | None = None,
+) -> ImagesResponse:
+    """The images response of every OpenAI route (generations, edits, variations)."""
     data = []
     for image in result.images:
         item = ImageData(revised_prompt=job.request.prompt, seed=image.record.seed)
-        if body.response_format == "b64_json":
+        if response_format == "b64_json":
             item.b64_json = base64.b64encode(image.data).decode("ascii")
         else:
             item.url = url_for[image.record.id]
@@ -146,17 +164,18 @@ def to_response(
         created=int(time.time()),
         data=data,
         usage=usage(job, result),
-        provider=body.provider,
-        **image_fields(body, job),
+        provider=provider,
+        **image_fields(job, quality),
     )
 
 
-def image_fields(body: ImageGenerationRequest, job: ImageJob) -> dict[str, Any]:
-    """The gpt-image fields every response and stream event carries: what was made, as the spec names it."""
+def image_fields(job: ImageJob, quality: str) -> dict[str, Any]:
+    """The gpt-image fields every response and stream event carries: what was made, as the spec names it
+    (`quality`: the tier that ran)."""
     return {
-        "output_format": job.output_format,  # checked in check_supported
+        "output_format": job.output_format,  # checked by each route's schema
         "size": f"{job.output_width}x{job.output_height}",
-        "quality": QUALITY_TIERS[body.quality],
+        "quality": QUALITY_TIERS[quality],
         "background": "opaque",
     }
 

@@ -24,7 +24,9 @@ class SlowTriton(FakeTriton):
         self.started = threading.Event()
         self.cancelled = 0
 
-    async def generate(self, request: GenerationRequest, timeout_s: float) -> np.ndarray:
+    async def generate(
+        self, request: GenerationRequest, timeout_s: float, on_preview: object = None
+    ) -> np.ndarray:
         self.started.set()
         try:
             while not self.release.is_set():

@@ -135,7 +135,6 @@ def test_url_serves_the_image_and_tampering_is_refused(client: TestClient) -> No
         ({"background": "transparent"}, "background"),
         ({"background": "clear"}, "background"),
         ({"moderation": "high"}, "moderation"),
-        ({"stream": True}, "stream"),
         ({"partial_images": 4}, "partial_images"),
         ({"user": None}, "user"),  # the one optional field the spec does not make nullable
         ({"complexity": "extreme"}, "complexity"),
@@ -395,7 +394,9 @@ def test_a_failing_part_of_a_split_request_fails_it(client: TestClient, triton: 
     calls = 0
     generate = triton.generate
 
-    async def second_fails(request: GenerationRequest, timeout_s: float) -> np.ndarray:
+    async def second_fails(
+        request: GenerationRequest, timeout_s: float, on_preview: object = None
+    ) -> np.ndarray:
         nonlocal calls
         calls += 1
         if calls == 2:
@@ -488,3 +489,32 @@ def test_user_and_newer_sdk_fields_are_accepted(client: TestClient, triton: Fake
         steps=1,
     )
     assert response.status_code == 200, response.text
+
+
+def parse_events(text: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+def test_stream_is_server_sent_events_in_the_spec_shapes(client: TestClient, triton: FakeTriton) -> None:
+    response = post(client, stream=True, partial_images=2, n=2, size="256x256", seed=5)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    events = parse_events(response.text)
+    assert [name for name, _ in events] == ["image_generation.partial_image"] * 2 + [
+        "image_generation.completed"
+    ] * 2
+    assert [data["partial_image_index"] for _, data in events[:2]] == [0, 1]
+    for name, data in events:
+        assert data["type"] == name and data["size"] == "256x256" and data["output_format"] == "png"
+        assert Image.open(io.BytesIO(base64.b64decode(data["b64_json"]))).size == (256, 256)
+    usage = events[-1][1]["usage"]
+    assert usage["total_tokens"] == 0 and usage["model_used"] == "tiny"
+    assert triton.requests[-1].partial_images == 2
+
+
+def test_without_stream_no_previews_are_asked_for(client: TestClient, triton: FakeTriton) -> None:
+    assert post(client, partial_images=3).status_code == 200
+    assert triton.requests[-1].partial_images == 0
