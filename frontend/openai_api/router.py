@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import StreamingResponse
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1", tags=["OpenAI-compatible images"])
 # `stream: true` answers Server-Sent Events instead of the JSON body (frontend/openai_api/streaming.py);
 # each event's data is one JSON object.
 SSE_EVENTS = "`<kind>.partial_image` x partial_images, then `<kind>.completed` per image; `error` on failure"
-EVENT_STREAM = {
+EVENT_STREAM: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"text/event-stream": {"schema": {"type": "object", "description": SSE_EVENTS}}},
         "description": "the images (JSON), or with `stream: true` the events",
