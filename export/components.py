@@ -19,6 +19,8 @@ from t2i.schedulers import scheduler_name
 PIPELINE_FAMILIES = {
     "StableDiffusionPipeline": "sd",
     "StableDiffusionImg2ImgPipeline": "sd",
+    # A 9-channel inpainting UNet: the mask and the masked image's latents beside the latents.
+    "StableDiffusionInpaintPipeline": "sd",
     "StableDiffusionXLPipeline": "sdxl",
     "StableDiffusionXLImg2ImgPipeline": "sdxl",
 }
@@ -115,12 +117,13 @@ class Components:
         latents_mean = getattr(self.vae.config, "latents_mean", None)
         latents_std = getattr(self.vae.config, "latents_std", None)
         size_multiple = vae_scale_factor * unet_downsampling
+        unet_in_channels = int(self.unet.config.in_channels)
         return ModelMetadata(
             name=self.name,
             native_width=native,
             native_height=native,
             size_multiple=size_multiple,
-            latent_channels=int(self.unet.config.in_channels),
+            latent_channels=int(self.unet.config.out_channels),
             vae_scale_factor=vae_scale_factor,
             vae_scaling_factor=float(self.vae.config.scaling_factor),
             # What the UNet's cross-attention takes: the encoders' hidden states, concatenated.
@@ -137,6 +140,7 @@ class Components:
             min_side=size_multiple,
             max_side=contract.MAX_SIDE,
             time_cond_proj_dim=int(self.unet.config.time_cond_proj_dim or 0),
+            unet_in_channels=unet_in_channels if unet_in_channels != self.unet.config.out_channels else 0,
             **family_fields,
         )
 

@@ -152,6 +152,12 @@ def with_guidance_embedding(unet: ModelSpec) -> ModelSpec:
     return dataclasses.replace(unet, inputs=(*unet.inputs, TIMESTEP_COND))
 
 
+def with_inpainting_channels(unet: ModelSpec) -> ModelSpec:
+    """Inpainting UNets take the latents, the mask and the masked image's latents stacked on channels."""
+    sample = TensorSpec("sample", "FP32", (BATCH, "unet_in_channels", LATENT_HEIGHT, LATENT_WIDTH))
+    return dataclasses.replace(unet, inputs=(sample, *unet.inputs[1:]))
+
+
 # The BLS model every public API ends up calling. Scalars are [1] after the batch dim; only `prompt` is
 # required. Concurrent requests reach one execute() together, and those that share size, steps and
 # scheduler run as one UNet batch per step.
@@ -249,6 +255,8 @@ class ModelMetadata:
     max_side: int = MAX_SIDE
     network_max_batch: dict[str, int] = dataclasses.field(default_factory=dict)
     time_cond_proj_dim: int = 0  # > 0: the UNet takes `timestep_cond` (LCM-distilled)
+    # > latent_channels: an inpainting UNet (9 channels for SD: latents, mask, masked image latents).
+    unet_in_channels: int = 0
 
     @property
     def smallest_side(self) -> int:
@@ -260,7 +268,13 @@ class ModelMetadata:
         specs = FAMILY_NETWORKS[self.family]
         if self.time_cond_proj_dim:
             specs = tuple(with_guidance_embedding(s) if s.name == UNET.name else s for s in specs)
+        if self.inpainting_unet:
+            specs = tuple(with_inpainting_channels(s) if s.name == UNET.name else s for s in specs)
         return specs
+
+    @property
+    def inpainting_unet(self) -> bool:
+        return self.unet_in_channels > self.latent_channels
 
     def network(self, name: str) -> ModelSpec:
         return next(spec for spec in self.networks if spec.name == name)

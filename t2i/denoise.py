@@ -77,7 +77,8 @@ class _RequestState:
     scheduler: Any
     timesteps: torch.Tensor
     latents: torch.Tensor
-    inpainting: _Inpainting | None = None
+    inpainting: _Inpainting | None = None  # standard UNets: the kept region blended back each step
+    unet_extra: torch.Tensor | None = None  # inpainting UNets: mask and masked image latents, per image
     denoised: torch.Tensor | None = None  # the scheduler's last pred_original_sample, if it gives one
 
 
@@ -174,7 +175,11 @@ class DenoisingPipeline:
             model_inputs = []
             for state in states:
                 model_input = torch.cat([state.latents] * 2) if state.do_cfg else state.latents
-                model_inputs.append(state.scheduler.scale_model_input(model_input, state.timesteps[i]))
+                model_input = state.scheduler.scale_model_input(model_input, state.timesteps[i])
+                if state.unet_extra is not None:
+                    extra = torch.cat([state.unet_extra] * 2) if state.do_cfg else state.unet_extra
+                    model_input = torch.cat([model_input, extra], dim=1)
+                model_inputs.append(model_input)
             timestep = torch.cat(
                 [
                     torch.full((len(x),), float(s.timesteps[i]), dtype=torch.float32, device=self.device)
@@ -247,7 +252,9 @@ class DenoisingPipeline:
         )
         # Drawn on the CPU from each image's own generator (the seed convention), then moved.
         noise = torch.cat([torch.randn(latent_shape, generator=g) for g in generators]).to(self.device)
-        if request.init_image is None:
+        # An inpainting UNet repaints from pure noise at full strength, as diffusers' inpainting does.
+        from_noise = request.init_image is None or (self.metadata.inpainting_unet and request.strength >= 1.0)
+        if from_noise:
             timesteps, latents = scheduler.timesteps, noise * scheduler.init_noise_sigma
         else:
             timesteps, latents, image_latents = self.prepare_init_latents(
@@ -262,9 +269,57 @@ class DenoisingPipeline:
             timesteps,
             latents,
         )
-        if request.mask is not None:
+        if self.metadata.inpainting_unet:
+            state.unet_extra = self.inpainting_unet_input(request, generators)
+        elif request.mask is not None:
             state.inpainting = _Inpainting(image_latents, noise, self.latent_mask(request))
         return state
+
+    def inpainting_unet_input(
+        self, request: GenerationRequest, generators: list[torch.Generator]
+    ) -> torch.Tensor:
+        """What an inpainting UNet takes beside the latents, as diffusers' StableDiffusionInpaintPipeline
+        prepares it: the mask at latent size (nearest) and the latents of the image with the masked
+        region blanked, sampled with the first image's generator. Without an image or mask (plain text
+        to image) everything is to be painted."""
+        height, width = request.height, request.width
+        if request.init_image is None or request.mask is None:
+            mask = torch.ones(1, 1, height, width)
+            pixels = torch.zeros(1, 3, height, width)
+        else:
+            resized = Image.fromarray(request.mask).resize((width, height), Image.Resampling.NEAREST)
+            mask = torch.from_numpy((np.asarray(resized) >= 128).astype(np.float32))[None, None]
+            pixels = self.image_pixels(request)
+        masked = self.sample_latents((pixels * (mask < 0.5)).to(self.device), generators[:1])
+        factor = self.metadata.vae_scale_factor
+        latent_mask = torch.nn.functional.interpolate(mask, size=(height // factor, width // factor))
+        extra = torch.cat([latent_mask.to(self.device), masked], dim=1)
+        return extra.repeat(request.num_images, 1, 1, 1)
+
+    def image_pixels(self, request: GenerationRequest) -> torch.Tensor:
+        """The init image at the generated size, [1, 3, H, W] in [-1, 1]."""
+        assert request.init_image is not None
+        resized = Image.fromarray(request.init_image).resize(
+            (request.width, request.height), Image.Resampling.LANCZOS
+        )
+        return torch.from_numpy(np.asarray(resized, dtype=np.float32).transpose(2, 0, 1)[None] / 127.5 - 1.0)
+
+    def sample_latents(self, pixels: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+        """VAE-encode one image and draw one latent sample per generator, normalised as the UNet sees them."""
+        encoded = self.run_network(contract.VAE_ENCODER, {"image": pixels})
+        mean, logvar = encoded["latent_mean"], encoded["latent_logvar"]
+        # Same clamp as diffusers' DiagonalGaussianDistribution, for numerical safety.
+        std = torch.exp(0.5 * torch.clamp(logvar, -30.0, 20.0))
+        samples = torch.cat(
+            [mean + std * torch.randn(mean.shape, generator=g).to(self.device) for g in generators]
+        )
+        meta = self.metadata
+        if meta.vae_latents_mean is not None and meta.vae_latents_std is not None:
+            latent_mean, latent_std = (
+                self.channel_vector(v) for v in (meta.vae_latents_mean, meta.vae_latents_std)
+            )
+            return (samples - latent_mean) * meta.vae_scaling_factor / latent_std
+        return samples * meta.vae_scaling_factor
 
     def latent_mask(self, request: GenerationRequest) -> torch.Tensor:
         """The mask at the generated size, then per latent cell: a cell covering any pixel to repaint is
@@ -314,26 +369,6 @@ class DenoisingPipeline:
         if hasattr(scheduler, "set_begin_index"):
             scheduler.set_begin_index(t_start)
 
-        resized = Image.fromarray(request.init_image).resize(
-            (request.width, request.height), Image.Resampling.LANCZOS
-        )
-        pixels = torch.from_numpy(
-            np.asarray(resized, dtype=np.float32).transpose(2, 0, 1)[None] / 127.5 - 1.0
-        )
-        encoded = self.run_network(contract.VAE_ENCODER, {"image": pixels.to(self.device)})
-        mean, logvar = encoded["latent_mean"], encoded["latent_logvar"]
-        # Same clamp as diffusers' DiagonalGaussianDistribution, for numerical safety.
-        std = torch.exp(0.5 * torch.clamp(logvar, -30.0, 20.0))
-        samples = torch.cat(
-            [mean + std * torch.randn(mean.shape, generator=g).to(self.device) for g in generators]
-        )
-        meta = self.metadata
-        if meta.vae_latents_mean is not None and meta.vae_latents_std is not None:
-            latent_mean, latent_std = (
-                self.channel_vector(v) for v in (meta.vae_latents_mean, meta.vae_latents_std)
-            )
-            init_latents = (samples - latent_mean) * meta.vae_scaling_factor / latent_std
-        else:
-            init_latents = samples * meta.vae_scaling_factor
+        init_latents = self.sample_latents(self.image_pixels(request).to(self.device), generators)
         latents = scheduler.add_noise(init_latents, noise, timesteps[:1].repeat(len(generators)))
         return timesteps, latents, init_latents
