@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 
+import httpx
 import numpy as np
 import pytest
 from openai import OpenAI
@@ -78,3 +80,22 @@ def test_a_refused_prompt_is_a_400_before_any_event(sdk: OpenAI) -> None:
     with pytest.raises(BadRequestError) as error:
         list(sdk.images.generate(prompt="x", size="300x200x1", stream=True, partial_images=1))
     assert error.value.status_code == 400
+
+
+def test_closing_the_stream_cancels_the_generation(frontend: Frontend) -> None:
+    """A client that hangs up on its event stream frees the pipeline: a request queued behind a
+    150-step 1024x1024 generation nobody will read runs at once."""
+    headers = frontend.headers("alice")
+    slow = {"prompt": "x", "size": "1024x1024", "n": 4, "steps": 150, "stream": True, "partial_images": 3}
+    with (
+        httpx.Client(base_url=frontend.url, headers=headers, timeout=60) as client,
+        client.stream("POST", "/v1/images/generations", json=slow) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+    # The stream is closed: the generation behind it is cancelled.
+    started = time.monotonic()
+    with httpx.Client(base_url=frontend.url, headers=headers, timeout=60) as client:
+        quick = client.post("/v1/images/generations", json={"prompt": "y", "size": "256x256", "steps": 1})
+    assert quick.status_code == 200
+    assert time.monotonic() - started < 8  # the abandoned one alone would take far longer here
