@@ -23,6 +23,7 @@ from t2i import contract
 from t2i.contract import ModelMetadata
 from t2i.triton_server import TritonServer
 from tests.e2e.conftest import Frontend, running_frontend
+from tests.unit.test_openai_api import NULLABLE_FIELDS
 
 pytestmark = pytest.mark.e2e
 ROUTE = "/v1/images/generations"
@@ -198,28 +199,7 @@ def test_output_formats(sdk: OpenAI, carol: httpx.Client, output_format: str, pi
 
 
 def test_explicit_nulls_mean_the_defaults(carol: httpx.Client) -> None:
-    nullable = (
-        "model",
-        "provider",
-        "n",
-        "quality",
-        "response_format",
-        "output_format",
-        "output_compression",
-        "stream",
-        "partial_images",
-        "size",
-        "moderation",
-        "background",
-        "style",
-        "safety_identifier",
-        "complexity",
-        "negative_prompt",
-        "seed",
-        "steps",
-        "guidance_scale",
-        "scheduler",
-    )
+    nullable = NULLABLE_FIELDS  # every nullable field of the schema, listed once (the unit tier)
     body = {"prompt": "a green square"} | dict.fromkeys(nullable)
     response = carol.post(ROUTE, json=body)
     assert response.status_code == 200, response.text
