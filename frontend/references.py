@@ -197,11 +197,18 @@ class ReferenceLoader:
             headers={"Accept": "image/*", "Accept-Encoding": "identity"},
         ) as client:
             for _ in range(self.policy.max_redirects + 1):
-                await self._check_host(url, index)
-                # Known gap (DNS rebinding): httpx resolves the host again when it connects, so a host with
-                # a short TTL can answer a public address here and a private one there. Pinning the
-                # connection to the checked address is future work.
-                async with client.stream("GET", url) as response:
+                address = await self._check_host(url, index)
+                # Connect to the address just checked, not to the name (which a short-TTL DNS answer
+                # could point elsewhere by now: DNS rebinding); the name still goes in Host and in TLS SNI,
+                # so virtual hosts and certificate checks work as for the name.
+                request_url, headers, extensions = url, {}, {}
+                if address is not None and address != url.host:
+                    request_url = url.copy_with(host=address)
+                    headers["Host"] = url.netloc.decode("ascii")
+                    extensions["sni_hostname"] = url.host
+                async with client.stream(
+                    "GET", request_url, headers=headers, extensions=extensions
+                ) as response:
                     if response.has_redirect_location:
                         url = self._parse_redirect(url, response.headers["Location"], index)
                         continue
@@ -234,10 +241,12 @@ class ReferenceLoader:
             raise ReferenceError(f"reference image {index} URL redirected to an invalid URL", index) from None
         return self._parse_url(str(target), index)
 
-    async def _check_host(self, url: httpx.URL, index: int) -> None:
+    async def _check_host(self, url: httpx.URL, index: int) -> str | None:
+        """The address to connect to: the first the host resolved to, once every one of them is public;
+        None for an allow-listed host (connected to by name)."""
         host = url.host.lower()
         if host in self._allowed_hosts:
-            return
+            return None
         refused = ReferenceError(f"reference image {index} URL host {host} is not allowed", index)
         try:
             addresses = [str(ipaddress.ip_address(host))]
@@ -253,6 +262,7 @@ class ReferenceLoader:
         if not addresses or private:
             logger.warning("reference image %d: host %s refused, non-public %s", index, host, private)
             raise refused
+        return addresses[0]
 
     async def _read_bounded(self, response: httpx.Response, index: int) -> bytes:
         declared = response.headers.get("Content-Length", "")

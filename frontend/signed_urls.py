@@ -25,7 +25,8 @@ def check_signature(
     key: bytes, filename: str, expires: int, signature: str, now: float | None = None
 ) -> None:
     """NotFound for a wrong signature (reveals nothing), Expired for a valid one past its time."""
-    if not hmac.compare_digest(_signature(key, filename, expires), signature):
+    # compare_digest refuses a non-ASCII str (TypeError, a 500): such a signature is simply wrong.
+    if not signature.isascii() or not hmac.compare_digest(_signature(key, filename, expires), signature):
         raise NotFound("no such image")
     if (now if now is not None else time.time()) > expires:
         raise Expired("this image link has expired")

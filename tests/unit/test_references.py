@@ -44,7 +44,9 @@ def fake_resolver(answers: dict[str, list[str]]) -> Callable[[str, int], Awaitab
 
 def serve(routes: dict[str, httpx.Response]) -> httpx.MockTransport:
     def handler(request: httpx.Request) -> httpx.Response:
-        return routes.get(str(request.url), httpx.Response(404))
+        # The loader connects to the checked address and names the host in Host: route by that name.
+        addressed = request.url.copy_with(netloc=request.headers["host"].encode("ascii"))
+        return routes.get(str(addressed), httpx.Response(404))
 
     return httpx.MockTransport(handler)
 
@@ -308,3 +310,29 @@ def test_blend_reports_the_index_of_the_bad_reference() -> None:
     with pytest.raises(ReferenceError) as caught:
         asyncio.run(make_loader().blend([good, "data:text/plain;base64,AAAA"], OWNER, width=8, height=8))
     assert caught.value.index == 1
+
+
+def test_the_connection_goes_to_the_checked_address_not_the_name() -> None:
+    """DNS rebinding: the name is resolved once, checked, and the request connects to that address (a
+    second, private answer can never be used); the name travels in Host and as the TLS server name."""
+    seen: list[httpx.Request] = []
+    answers = iter([[PUBLIC_IP], ["10.0.0.7"]])  # a rebinding resolver: public first, private after
+
+    async def rebinding_resolver(host: str, port: int) -> list[str]:
+        return next(answers)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=png_bytes((255, 0, 0)))
+
+    loader = ReferenceLoader(
+        ReferencePolicy(),
+        lambda image_id, owner: None,
+        resolver=rebinding_resolver,
+        transport=httpx.MockTransport(handler),
+    )
+    load(loader, "https://images.example.com:8443/cat.png")
+    (request,) = seen
+    assert request.url.host == PUBLIC_IP and request.url.port == 8443
+    assert request.headers["host"] == "images.example.com:8443"
+    assert request.extensions["sni_hostname"] == "images.example.com"

@@ -71,3 +71,10 @@ def test_image_store_writes_blob_then_row(tmp_path: Path) -> None:
     db.close()
     reopened = embedded_image_store(open_database(tmp_path), tmp_path)
     assert reopened.get(record.id) == record
+
+
+def test_a_non_ascii_signature_is_a_404_not_a_500(client) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(NotFound):
+        check_signature(b"k" * 32, "ab.png", 2**40, "sïgnature")
+    response = client.get("/files/ab.png", params={"expires": 2**40, "signature": "\u00e9\u00e9"})
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
