@@ -21,14 +21,14 @@ from frontend.openai_api.router import router as openai_router
 from frontend.rate_limit import RateLimiter
 from frontend.references import ReferenceLoader, ReferencePolicy
 from frontend.settings import Settings
-from frontend.triton_client import TritonPipelineClient
+from frontend.triton_pool import TritonPool, parse_urls
 from frontend.tti_api.router import router as tti_router
 from frontend.usage import UsageStore
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, triton: TritonPipelineClient | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, triton: TritonPool | None = None) -> FastAPI:
     """`triton` replaces the gRPC client in unit tests; served apps always build the real one."""
     settings = settings or Settings()
     metrics = Metrics()
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, triton: TritonPipelineClient | 
         store = embedded_image_store(db, settings.data_dir)
         app.state.settings = settings
         app.state.metrics = metrics
-        app.state.triton = triton or TritonPipelineClient(triton_url)
+        app.state.triton = triton or TritonPool(parse_urls(triton_url))
         app.state.store = store
         app.state.keys = KeyStore(db)
         app.state.usage = UsageStore(db)

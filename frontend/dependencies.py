@@ -10,7 +10,7 @@ from frontend.generation import ImageGenerator
 from frontend.image_store import ImageStore
 from frontend.metrics import Metrics
 from frontend.settings import Settings
-from frontend.triton_client import TritonPipelineClient
+from frontend.triton_pool import TritonPool
 from frontend.usage import UsageStore
 
 
@@ -22,7 +22,7 @@ def get_generator(request: Request) -> ImageGenerator:
     return request.app.state.generator
 
 
-def get_triton(request: Request) -> TritonPipelineClient:
+def get_triton(request: Request) -> TritonPool:
     return request.app.state.triton
 
 
@@ -40,7 +40,7 @@ def get_metrics(request: Request) -> Metrics:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 GeneratorDep = Annotated[ImageGenerator, Depends(get_generator)]
-TritonDep = Annotated[TritonPipelineClient, Depends(get_triton)]
+TritonDep = Annotated[TritonPool, Depends(get_triton)]
 StoreDep = Annotated[ImageStore, Depends(get_store)]
 UsageDep = Annotated[UsageStore, Depends(get_usage)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]

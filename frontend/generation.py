@@ -29,7 +29,8 @@ from frontend.moderation import PromptModerator
 from frontend.references import ReferenceError, ReferenceLoader, ReferenceTooLarge
 from frontend.settings import Settings
 from frontend.sizing import resize_exact
-from frontend.triton_client import PreviewCallback, TritonPipelineClient
+from frontend.triton_client import PreviewCallback
+from frontend.triton_pool import TritonPool
 from frontend.usage import UsageRecord, UsageStore
 from t2i import contract
 from t2i.contract import ModelMetadata
@@ -158,7 +159,7 @@ class ImageGenerator:
 
     def __init__(
         self,
-        triton: TritonPipelineClient,
+        triton: TritonPool,
         store: ImageStore,
         usage: UsageStore,
         moderator: PromptModerator,

@@ -23,11 +23,15 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(triton: TritonDep) -> dict[str, str]:
-    """Triton is reachable and the pipeline model is ready."""
-    if not await triton.is_ready():
-        raise BackendUnavailable("the pipeline model is not ready")
-    return {"status": "ready"}
+async def readyz(triton: TritonDep) -> dict[str, object]:
+    """Ready while at least one Triton server's pipeline model is; `triton` says which are."""
+    servers = await triton.readiness()
+    if not any(servers.values()):
+        raise BackendUnavailable("the pipeline model is not ready on any Triton server")
+    return {
+        "status": "ready",
+        "triton": {url: "ready" if up else "unavailable" for url, up in servers.items()},
+    }
 
 
 @router.get("/metrics", response_class=Response)

@@ -53,9 +53,9 @@ def generate_b64(sdk: OpenAI, **extra) -> list[str]:
     return [item.b64_json for item in response.data or [] if item.b64_json]
 
 
-def test_ready_and_models(alice: httpx.Client) -> None:
+def test_ready_and_models(alice: httpx.Client, triton_server: TritonServer) -> None:
     assert alice.get("/healthz").json() == {"status": "ok"}
-    assert alice.get("/readyz").json() == {"status": "ready"}
+    assert alice.get("/readyz").json() == {"status": "ready", "triton": {triton_server.url: "ready"}}
     assert alice.get("/v1/models").json()["data"][0]["id"] == "tiny"  # the aliases follow it
 
 

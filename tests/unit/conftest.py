@@ -28,6 +28,9 @@ class FakeTriton:
     async def metadata(self) -> ModelMetadata:
         return TINY
 
+    async def readiness(self) -> dict[str, bool]:
+        return {"fake-triton:8001": self.error is None}
+
     async def is_ready(self) -> bool:
         return self.error is None
 
