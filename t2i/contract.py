@@ -135,14 +135,6 @@ FAMILY_DESCRIPTIONS = {"sd": "Stable Diffusion 1.x/2.x", "sdxl": "SDXL, SDXL-Tur
 FAMILIES = tuple(FAMILY_NETWORKS)
 
 
-def network_specs(family: str) -> tuple[ModelSpec, ...]:
-    return FAMILY_NETWORKS[family]
-
-
-def network_spec(family: str, name: str) -> ModelSpec:
-    return next(spec for spec in FAMILY_NETWORKS[family] if spec.name == name)
-
-
 # LCM-distilled UNets take the guidance scale as an embedding added to the timestep's (diffusers'
 # time_cond_proj_dim) instead of running an unconditional half.
 TIMESTEP_COND = TensorSpec("timestep_cond", "FP32", (BATCH, "time_cond_proj_dim"))

@@ -213,12 +213,12 @@ class DenoisingPipeline:
 
     def decode_latents(self, latents: torch.Tensor) -> np.ndarray:
         """Undo the VAE's latent normalisation, decode, map [-1, 1] to uint8 [N, H, W, 3]."""
-        meta = self.metadata
-        if meta.vae_latents_mean is not None and meta.vae_latents_std is not None:
-            mean, std = (self.channel_vector(v) for v in (meta.vae_latents_mean, meta.vae_latents_std))
-            latents = latents * std / meta.vae_scaling_factor + mean
+        stats = self.latent_channel_stats()
+        if stats is not None:
+            mean, std = stats
+            latents = latents * std / self.metadata.vae_scaling_factor + mean
         else:
-            latents = latents / meta.vae_scaling_factor
+            latents = latents / self.metadata.vae_scaling_factor
         decoded = self.run_network(contract.VAE_DECODER, {"latent": latents.float()})["image"]
         images = (decoded / 2 + 0.5).clamp(0.0, 1.0).permute(0, 2, 3, 1)
         return (images * 255).round().to(torch.uint8).cpu().numpy()
@@ -237,8 +237,16 @@ class DenoisingPipeline:
             embedding = torch.nn.functional.pad(embedding, (0, 1))
         return embedding.to(self.device)
 
-    def channel_vector(self, values: tuple[float, ...]) -> torch.Tensor:
-        return torch.tensor(values, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+    def latent_channel_stats(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The VAE's per-channel latent mean and std as [1, C, 1, 1], or None where it only scales."""
+        meta = self.metadata
+        if meta.vae_latents_mean is None or meta.vae_latents_std is None:
+            return None
+        mean, std = (
+            torch.tensor(v, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+            for v in (meta.vae_latents_mean, meta.vae_latents_std)
+        )
+        return mean, std
 
     def prepare_state(self, request: GenerationRequest, conditioning: Conditioning) -> _RequestState:
         generators = [torch.Generator("cpu").manual_seed(request.seed + i) for i in range(request.num_images)]
@@ -287,8 +295,7 @@ class DenoisingPipeline:
             mask = torch.ones(1, 1, height, width)
             pixels = torch.zeros(1, 3, height, width)
         else:
-            resized = Image.fromarray(request.mask).resize((width, height), Image.Resampling.NEAREST)
-            mask = torch.from_numpy((np.asarray(resized) >= 128).astype(np.float32))[None, None]
+            mask = self.pixel_mask(request)
             pixels = self.image_pixels(request)
         masked = self.sample_latents((pixels * (mask < 0.5)).to(self.device), generators[:1])
         factor = self.metadata.vae_scale_factor
@@ -313,24 +320,25 @@ class DenoisingPipeline:
         samples = torch.cat(
             [mean + std * torch.randn(mean.shape, generator=g).to(self.device) for g in generators]
         )
-        meta = self.metadata
-        if meta.vae_latents_mean is not None and meta.vae_latents_std is not None:
-            latent_mean, latent_std = (
-                self.channel_vector(v) for v in (meta.vae_latents_mean, meta.vae_latents_std)
-            )
-            return (samples - latent_mean) * meta.vae_scaling_factor / latent_std
-        return samples * meta.vae_scaling_factor
+        stats = self.latent_channel_stats()
+        if stats is not None:
+            mean, std = stats
+            return (samples - mean) * self.metadata.vae_scaling_factor / std
+        return samples * self.metadata.vae_scaling_factor
 
-    def latent_mask(self, request: GenerationRequest) -> torch.Tensor:
-        """The mask at the generated size, then per latent cell: a cell covering any pixel to repaint is
-        repainted (pixel-exact keeping is the caller's composite at full resolution)."""
+    def pixel_mask(self, request: GenerationRequest) -> torch.Tensor:
+        """The mask at the generated size, binarised: [1, 1, H, W], 1 where to repaint."""
         assert request.mask is not None
         resized = Image.fromarray(request.mask).resize(
             (request.width, request.height), Image.Resampling.NEAREST
         )
-        pixels = torch.from_numpy((np.asarray(resized) >= 128).astype(np.float32))[None, None]
+        return torch.from_numpy((np.asarray(resized) >= 128).astype(np.float32))[None, None]
+
+    def latent_mask(self, request: GenerationRequest) -> torch.Tensor:
+        """Per latent cell: a cell covering any pixel to repaint is repainted (pixel-exact keeping is the
+        caller's composite at full resolution)."""
         factor = self.metadata.vae_scale_factor
-        return torch.nn.functional.max_pool2d(pixels, factor).to(self.device)
+        return torch.nn.functional.max_pool2d(self.pixel_mask(request), factor).to(self.device)
 
     @staticmethod
     def inpainting_hook(states: list[_RequestState]) -> StepHook | None:

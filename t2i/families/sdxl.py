@@ -30,31 +30,25 @@ class SDXLPromptEncoder(PromptEncoder):
         first = run(contract.SDXL_TEXT_ENCODER, {"input_ids": tokenize(self.tokenizers[0], texts, device)})
         second = run(contract.SDXL_TEXT_ENCODER_2, {"input_ids": tokenize(self.tokenizers[1], texts, device)})
         hidden = torch.cat([first["hidden_states"], second["hidden_states"]], dim=-1).float()
-        pooled = second["text_embeds"].float()
-        row = 0
-        for request in requests:
+        conditionings = split_per_request(
+            requests,
+            self.metadata,
+            {"encoder_hidden_states": hidden, "text_embeds": second["text_embeds"].float()},
+        )
+        for request, conditioning in zip(requests, conditionings, strict=True):
+            rows = len(conditioning["text_embeds"])
             # diffusers' force_zeros_for_empty_prompt: without a negative prompt the unconditional half
-            # is zeros, not the encoding of "".
+            # (the first num_images rows) is zeros, not the encoding of "".
             if (
                 uses_guidance(request, self.metadata)
                 and not request.negative_prompt
                 and self.metadata.zero_empty_negative_prompt
             ):
-                hidden[row].zero_()
-                pooled[row].zero_()
-            row += 2 if uses_guidance(request, self.metadata) else 1
-        # Original size, crop top-left and target size; both are the generated size (diffusers' default).
-        time_ids = torch.tensor(
-            [
-                [r.height, r.width, 0, 0, r.height, r.width]
-                for r in requests
-                for _ in range(2 if uses_guidance(r, self.metadata) else 1)
-            ],
-            dtype=torch.float32,
-            device=device,
-        )
-        return split_per_request(
-            requests,
-            self.metadata,
-            {"encoder_hidden_states": hidden, "text_embeds": pooled, "time_ids": time_ids},
-        )
+                conditioning["encoder_hidden_states"][: request.num_images] = 0
+                conditioning["text_embeds"][: request.num_images] = 0
+            # Original size, crop top-left and target size; all the generated size (diffusers' default).
+            size = [request.height, request.width, 0, 0, request.height, request.width]
+            conditioning["time_ids"] = torch.tensor([size], dtype=torch.float32, device=device).repeat(
+                rows, 1
+            )
+        return conditionings
