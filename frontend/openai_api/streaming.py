@@ -10,13 +10,13 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
 
 from frontend.errors import APIError
-from frontend.generation import ImageGenerator, ImageJob, encode_image
+from frontend.generation import GenerationResult, ImageGenerator, ImageJob, encode_image
 from frontend.openai_api.schemas import Usage
 
 GENERATION_EVENTS = "image_generation"
@@ -39,7 +39,7 @@ async def image_events(
     job: ImageJob,
     kind: str,
     fields: dict[str, Any],
-    usage_of: Any,
+    usage_of: Callable[[GenerationResult], Usage],
 ) -> AsyncIterator[str]:
     """The events of one job; `fields` are the response's gpt-image fields (size, quality, ...) and
     `usage_of(result)` its usage block. A client that goes away closes this generator, which cancels the
