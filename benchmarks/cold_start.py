@@ -34,8 +34,8 @@ import httpx
 import psutil
 
 from benchmarks import environment
-from frontend.process import free_port, poll_until_ok
 from t2i.triton_server import kill_orphaned_stubs
+from testbed.frontend import free_port, poll_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"

@@ -20,7 +20,7 @@ from collections import Counter
 import httpx
 import psutil
 
-from frontend.process import poll_until_ok
+from testbed.frontend import poll_until_ok
 
 ACCEPTABLE = {200, 429, 503}
 

@@ -36,9 +36,9 @@ from benchmarks import environment
 from benchmarks.image_reading import Reading, read_image
 from benchmarks.systems import TritonGrpc
 from export.components import Components, load_checkpoint
-from frontend.process import free_port
 from t2i.request import GenerationRequest
 from t2i.triton_server import TritonServer
+from testbed.frontend import free_port
 from training.shapes import COLOURS, HELD_OUT, POSITIONS, SHAPES, SIZES, Layout, render, training_triples
 
 ROOT = Path(__file__).resolve().parent.parent

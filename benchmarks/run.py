@@ -35,9 +35,9 @@ from benchmarks.systems import (
     Workload,
 )
 from export.presets import build_preset
-from frontend.generation import encode_image
-from frontend.process import free_port, frontend_process
+from frontend.generation.service import encode_image
 from t2i.triton_server import TritonServer
+from testbed.frontend import free_port, frontend_process
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import uvicorn
 
-from frontend.api_keys import KeyStore
 from frontend.app import create_app
-from frontend.database import open_database
 from frontend.settings import Settings, is_loopback
+from frontend.storage.database import open_database
+from frontend.storage.keys import KeyStore
 from t2i.triton_server import TritonServer, TritonStartError
 
 logger = logging.getLogger("frontend")

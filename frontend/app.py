@@ -8,22 +8,23 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from frontend import account, system
-from frontend.api_keys import KeyStore
-from frontend.database import open_database
-from frontend.errors import ERROR_RESPONSES, install_error_handlers
-from frontend.generate_image_api.router import router as generate_image_router
-from frontend.generation import ImageGenerator
-from frontend.image_store import embedded_image_store
-from frontend.metrics import Metrics
-from frontend.moderation import PromptModerator
-from frontend.openai_api.router import router as openai_router
-from frontend.rate_limit import RateLimiter
-from frontend.references import ReferenceLoader, ReferencePolicy
+from frontend.api import account, system
+from frontend.api.generate_image.router import router as generate_image_router
+from frontend.api.openai.router import router as openai_router
+from frontend.api.tti.router import router as tti_router
+from frontend.generation.references import ReferenceLoader, ReferencePolicy
+from frontend.generation.service import ImageGenerator
+from frontend.http.body_limit import install_body_limit
+from frontend.http.errors import ERROR_RESPONSES, install_error_handlers
+from frontend.http.metrics import Metrics
+from frontend.security.moderation import PromptModerator
+from frontend.security.rate_limit import RateLimiter
 from frontend.settings import Settings
-from frontend.triton_pool import TritonPool, parse_urls
-from frontend.tti_api.router import router as tti_router
-from frontend.usage import UsageStore
+from frontend.storage.database import open_database
+from frontend.storage.images import embedded_image_store
+from frontend.storage.keys import KeyStore
+from frontend.storage.usage import UsageStore
+from frontend.triton.pool import TritonPool, parse_urls
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None, triton: TritonPool | None = Non
         responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
-    system.install_body_limit(app, settings.max_body_bytes)
+    install_body_limit(app, settings.max_body_bytes)
     metrics.install(app)
     app.include_router(openai_router)
     app.include_router(tti_router)

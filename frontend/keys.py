@@ -6,9 +6,9 @@ import argparse
 import sys
 import time
 
-from frontend.api_keys import KeyStore
-from frontend.database import open_database
 from frontend.settings import Settings
+from frontend.storage.database import open_database
+from frontend.storage.keys import KeyStore
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """The pipeline model called directly over gRPC streaming (it is decoupled: previews, then the final
 images), with tritonclient's synchronous client: for benchmarks, tests and scripts. The frontend has its
-own asyncio client (frontend/triton_client.py)."""
+own asyncio client (frontend/triton/client.py)."""
 
 from __future__ import annotations
 

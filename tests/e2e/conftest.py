@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from frontend.process import free_port, frontend_process
 from t2i.triton_server import TritonServer
+from testbed.frontend import free_port, frontend_process
 
 URL_SECRET = "e2e-url-secret-" + "x" * 32
 # The pipeline model raises inside on this prompt (T2I_FAULT_INJECTION_PROMPT), to test real failures.

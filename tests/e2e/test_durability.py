@@ -17,8 +17,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from frontend.process import frontend_process, wait_healthy
 from t2i.triton_server import TritonServer
+from testbed.frontend import frontend_process, wait_healthy
 from tests.e2e.conftest import create_key, free_port
 
 pytestmark = pytest.mark.e2e

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from frontend.signed_urls import sign_image_url
+from frontend.security.signed_urls import sign_image_url
 from tests.e2e.conftest import URL_SECRET, Frontend, free_port
 
 pytestmark = pytest.mark.e2e

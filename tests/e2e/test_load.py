@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.load import run
-from frontend.process import frontend_process
 from t2i.triton_server import TritonServer
+from testbed.frontend import frontend_process
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e

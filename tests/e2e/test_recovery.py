@@ -15,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from frontend.process import frontend_process, poll_until_ok
+from testbed.frontend import frontend_process, poll_until_ok
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from frontend.app import create_app
 from frontend.settings import Settings
-from frontend.triton_client import PreviewCallback
+from frontend.triton.client import PreviewCallback
 from t2i.contract import ModelMetadata
 from t2i.request import GenerationRequest
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from frontend.errors import ClientDisconnected
-from frontend.generation import ImageJob
+from frontend.generation.service import ImageJob
+from frontend.http.errors import ClientDisconnected
 from t2i.request import GenerationRequest
 from tests.unit.conftest import FakeTriton, make_client
 

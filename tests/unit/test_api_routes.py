@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from frontend.api_keys import KeyStore
-from frontend.database import open_database
+from frontend.storage.database import open_database
+from frontend.storage.keys import KeyStore
 from tests.unit.conftest import TINY, FakeTriton, make_client
 
 

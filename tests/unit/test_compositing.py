@@ -9,9 +9,7 @@ import pytest
 from fastapi import UploadFile
 from PIL import Image
 
-from frontend.compositing import KeptPixels, composite_kept
-from frontend.errors import InvalidParameter
-from frontend.openai_api.image_inputs import (
+from frontend.api.openai.image_inputs import (
     KEEP,
     MAX_UPLOAD_SIDE,
     REPAINT,
@@ -19,7 +17,9 @@ from frontend.openai_api.image_inputs import (
     mean_image,
     repaint_mask,
 )
-from frontend.sizing import resize_exact
+from frontend.generation.compositing import KeptPixels, composite_kept
+from frontend.generation.sizing import resize_exact
+from frontend.http.errors import InvalidParameter
 
 RNG = np.random.default_rng(7)
 

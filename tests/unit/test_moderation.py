@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from frontend.moderation import DEFAULT_TERMS_FILE, ModerationVerdict, PromptModerator, normalize_text
+from frontend.security.moderation import (
+    DEFAULT_TERMS_FILE,
+    ModerationVerdict,
+    PromptModerator,
+    normalize_text,
+)
 
 ALLOWED = ModerationVerdict(allowed=True)
 

@@ -17,14 +17,14 @@ from openai.types import ImageModel, image_generate_params
 from PIL import Image
 from tritonclient.utils import InferenceServerException
 
+from frontend.api.openai import translation
+from frontend.api.openai.schemas import SEED_001_EXAMPLE, ImageGenerationRequest, Quality
 from frontend.app import create_app
-from frontend.errors import APIError, BackendUnavailable, GenerationTimeout, InvalidParameter
-from frontend.generation import encode_image
-from frontend.openai_api import translation
-from frontend.openai_api.schemas import SEED_001_EXAMPLE, ImageGenerationRequest, Quality
+from frontend.generation.service import encode_image
+from frontend.generation.sizing import parse_size
+from frontend.http.errors import APIError, BackendUnavailable, GenerationTimeout, InvalidParameter
 from frontend.settings import OPENAI_IMAGE_MODELS, Settings
-from frontend.sizing import parse_size
-from frontend.triton_client import map_triton_error
+from frontend.triton.client import map_triton_error
 from t2i import contract
 from t2i.pipeline_io import invalid_request_message
 from t2i.request import GenerationRequest, InvalidRequest

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from openai import BadRequestError, OpenAI
 from PIL import Image
 
-from frontend.openai_api.edits import VARIATION_PROMPT
-from frontend.openai_api.image_inputs import (
+from frontend.api.openai.edits import VARIATION_PROMPT
+from frontend.api.openai.image_inputs import (
     IMAGE_TO_IMAGE_STRENGTH,
     INPAINT_STRENGTH,
     INPUT_FIDELITY_STRENGTH,
@@ -23,7 +23,7 @@ from frontend.openai_api.image_inputs import (
     REPAINT,
     VARIATION_STRENGTH,
 )
-from frontend.sizing import generation_size
+from frontend.generation.sizing import generation_size
 from tests.unit.conftest import TINY, FakeTriton, make_client
 
 RNG = np.random.default_rng(3)

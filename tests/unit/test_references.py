@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from frontend.references import (
+from frontend.generation.references import (
     ReferenceError,
     ReferenceLoader,
     ReferencePolicy,

@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from frontend.database import open_database
-from frontend.errors import Expired, NotFound
-from frontend.image_store import ImageRecord, embedded_image_store
-from frontend.signed_urls import check_signature, sign_image_url
-from frontend.sizing import generation_size, parse_size, resize_exact
+from frontend.generation.sizing import generation_size, parse_size, resize_exact
+from frontend.http.errors import Expired, NotFound
+from frontend.security.signed_urls import check_signature, sign_image_url
+from frontend.storage.database import open_database
+from frontend.storage.images import ImageRecord, embedded_image_store
 from t2i.contract import ModelMetadata
 
 TINY = ModelMetadata("tiny", 256, 256, 16, 4, 8, 0.18215, 32, 77, 20, 40, 7.5)

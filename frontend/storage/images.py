@@ -1,0 +1,141 @@
+"""Generated images: metadata rows and blobs, behind two small interfaces.
+
+The embedded default is SQLite (WAL) for metadata and local files for blobs. A shared backend
+(PostgreSQL + S3-compatible object storage) for several frontend replicas implements the same two
+protocols; nothing above this module knows which one it talks to.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+from typing import Protocol
+
+from frontend.storage.database import Database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    name TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    negative_prompt TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    format TEXT NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: str
+    owner: str
+    folder: str
+    name: str
+    prompt: str
+    negative_prompt: str
+    seed: int
+    model: str
+    width: int
+    height: int
+    format: str
+    created: float
+
+    @property
+    def filename(self) -> str:
+        return f"{self.id}.{self.format}"
+
+    @property
+    def blob_key(self) -> str:
+        # By id, not by the user's folder/name: user text never becomes a path.
+        return self.filename
+
+
+class ImageIndex(Protocol):
+    def insert(self, record: ImageRecord) -> None: ...
+
+    def get(self, image_id: str) -> ImageRecord | None: ...
+
+
+class BlobStore(Protocol):
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def read(self, key: str) -> bytes | None: ...
+
+
+_COLUMNS = ", ".join(f.name for f in fields(ImageRecord))
+
+
+class SqliteImageIndex:
+    def __init__(self, db: Database):
+        self._db = db
+        self._db.execute(SCHEMA)
+
+    def insert(self, record: ImageRecord) -> None:
+        marks = ", ".join("?" for _ in fields(ImageRecord))
+        self._db.execute(f"INSERT INTO images ({_COLUMNS}) VALUES ({marks})", astuple(record))
+
+    def get(self, image_id: str) -> ImageRecord | None:
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM images WHERE id = ?", (image_id,))
+        return ImageRecord(*rows[0]) if rows else None
+
+
+class FileBlobStore:
+    def __init__(self, root: Path):
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        # Half-written files of a process that died mid-write: never renamed, never referenced, never
+        # served. One frontend owns a local directory, so nothing is writing them at start-up.
+        for stale in self.root.glob(".tmp-*"):
+            stale.unlink(missing_ok=True)
+
+    def put(self, key: str, data: bytes) -> None:
+        """Temp file + fsync + rename: a reader sees the whole file or none."""
+        with tempfile.NamedTemporaryFile(dir=self.root, prefix=".tmp-", delete=False) as tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp.name, self.root / key)
+
+    def read(self, key: str) -> bytes | None:
+        try:
+            return (self.root / key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+
+class ImageStore:
+    def __init__(self, index: ImageIndex, blobs: BlobStore):
+        self.index = index
+        self.blobs = blobs
+
+    def save(self, record: ImageRecord, data: bytes) -> None:
+        """Blob first, then the row: a row never points at a missing blob."""
+        self.blobs.put(record.blob_key, data)
+        self.index.insert(record)
+
+    def get(self, image_id: str, owner: str | None = None) -> ImageRecord | None:
+        """The record, or None if absent or (with `owner`) someone else's: callers cannot tell which."""
+        record = self.index.get(image_id)
+        if record is None or (owner is not None and record.owner != owner):
+            return None
+        return record
+
+    def read(self, record: ImageRecord) -> bytes | None:
+        return self.blobs.read(record.blob_key)
+
+    def read_owned(self, image_id: str, owner: str) -> bytes | None:
+        """The bytes of one of `owner`'s images (references by id), None otherwise."""
+        record = self.get(image_id, owner)
+        return self.read(record) if record else None
+
+
+def embedded_image_store(db: Database, data_dir: Path) -> ImageStore:
+    return ImageStore(SqliteImageIndex(db), FileBlobStore(data_dir / "images"))
