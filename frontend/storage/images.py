@@ -1,4 +1,4 @@
-"""Generated images: metadata rows and blobs, behind two small interfaces.
+"""Generated images: metadata rows (this module) and their bytes (frontend.storage.blobs).
 
 The embedded default is SQLite (WAL) for metadata and local files for blobs. A shared backend
 (PostgreSQL + S3-compatible object storage) for several frontend replicas implements the same two
@@ -7,12 +7,11 @@ protocols; nothing above this module knows which one it talks to.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Protocol
 
+from frontend.storage.blobs import BlobStore, FileBlobStore
 from frontend.storage.database import Database
 
 SCHEMA = """
@@ -64,12 +63,6 @@ class ImageIndex(Protocol):
     def get(self, image_id: str) -> ImageRecord | None: ...
 
 
-class BlobStore(Protocol):
-    def put(self, key: str, data: bytes) -> None: ...
-
-    def read(self, key: str) -> bytes | None: ...
-
-
 _COLUMNS = ", ".join(f.name for f in fields(ImageRecord))
 
 
@@ -85,30 +78,6 @@ class SqliteImageIndex:
     def get(self, image_id: str) -> ImageRecord | None:
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM images WHERE id = ?", (image_id,))
         return ImageRecord(*rows[0]) if rows else None
-
-
-class FileBlobStore:
-    def __init__(self, root: Path):
-        self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
-        # Half-written files of a process that died mid-write: never renamed, never referenced, never
-        # served. One frontend owns a local directory, so nothing is writing them at start-up.
-        for stale in self.root.glob(".tmp-*"):
-            stale.unlink(missing_ok=True)
-
-    def put(self, key: str, data: bytes) -> None:
-        """Temp file + fsync + rename: a reader sees the whole file or none."""
-        with tempfile.NamedTemporaryFile(dir=self.root, prefix=".tmp-", delete=False) as tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp.name, self.root / key)
-
-    def read(self, key: str) -> bytes | None:
-        try:
-            return (self.root / key).read_bytes()
-        except FileNotFoundError:
-            return None
 
 
 class ImageStore:
