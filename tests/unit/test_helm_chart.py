@@ -77,7 +77,8 @@ def merged(*layers: dict[str, Any]) -> dict[str, Any]:
 
 
 def values_file(name: str) -> dict[str, Any]:
-    return yaml.safe_load((CHART / name).read_text())
+    """A values file of the chart, parsed by Helm's own YAML reader (as `helm -f` reads it)."""
+    return helm.values_from_yaml((CHART / name).read_text())
 
 
 def render_files(*layers: dict[str, Any]) -> dict[str, str]:
