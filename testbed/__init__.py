@@ -1,2 +1,3 @@
-"""Processes the tests and benchmarks start on loopback ports: the frontend, and the services a
-scaled-out frontend uses. Not installed with the project: imported from the repository root."""
+"""Processes the tests and benchmarks start on loopback ports: the frontend (frontend.py), and the real
+services a scaled-out frontend uses (services.py: PostgreSQL, Redis, an S3-compatible store). Not
+installed with the project: imported from the repository root."""
