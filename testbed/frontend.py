@@ -1,9 +1,10 @@
-"""Run the frontend as its own process and wait until it answers (tests and benchmarks use this)."""
+"""Run the frontend as its own process and wait until it answers (tests and benchmarks use this).
+
+`free_port` is re-exported: the tests and benchmarks that start a frontend pick its port with it."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,12 +14,9 @@ from pathlib import Path
 
 import httpx
 
+from testbed.process import free_port
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now (tests and benchmarks start servers on it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["free_port", "frontend_process", "poll_until_ok", "wait_healthy"]
 
 
 def poll_until_ok(url: str, timeout: float, process: subprocess.Popen | None = None) -> bool:
