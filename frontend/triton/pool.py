@@ -1,12 +1,20 @@
 """Several Triton servers behind one client (`T2I_TRITON_URL=host-a:8001,host-b:8001`): requests go
 round-robin to the servers that are up; one that fails (unreachable, model not ready) is left out for a
 pause, then tried again once its pipeline answers ready. A generation that failed that way before any
-preview reached the client is sent to the next server: it is deterministic and nothing was stored yet."""
+preview reached the client is sent to the next server: it is deterministic and nothing was stored yet.
+
+A `dns:///name:port` entry stands for every address the name resolves to, asked again every few seconds:
+a Kubernetes headless Service lists its ready pods that way, so pods the autoscaler adds get requests
+within one resolve interval and pods that went away are dropped. (A ClusterIP Service behind one gRPC
+connection would pin each frontend to one pod: Services balance connections, not requests.)"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 import time
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 
@@ -18,36 +26,129 @@ from t2i.request import GenerationRequest
 logger = logging.getLogger(__name__)
 # How long a failed server is left out before the next request asks whether it is back.
 DOWN_PAUSE_S = 2.0
+DNS_SCHEME = "dns:///"
+# How often `dns:///` names are resolved again (Kubernetes DNS itself caches for about 5 s).
+RESOLVE_INTERVAL_S = 5.0
+
+# host, port -> the addresses it resolves to (as `host` strings); the event loop's getaddrinfo by default.
+Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
 def parse_urls(text: str) -> list[str]:
     return [url.strip() for url in text.split(",") if url.strip()]
 
 
+def split_host_port(target: str) -> tuple[str, int]:
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"a Triton URL is host:port or dns:///name:port, not {target!r}")
+    return host.strip("[]"), int(port)
+
+
+def address_url(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+async def resolve_addresses(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
 class TritonPool:
-    def __init__(self, urls: list[str], down_pause_s: float = DOWN_PAUSE_S):
+    def __init__(
+        self,
+        urls: list[str],
+        down_pause_s: float = DOWN_PAUSE_S,
+        resolver: Resolver = resolve_addresses,
+        resolve_interval_s: float = RESOLVE_INTERVAL_S,
+    ):
         if not urls:
             raise ValueError("at least one Triton URL is needed")
-        self.servers = [TritonPipelineClient(url) for url in urls]
+        for url in urls:
+            split_host_port(url.removeprefix(DNS_SCHEME))  # a malformed entry fails at start-up
+        self.targets = urls
         self.down_pause_s = down_pause_s
-        self.down_until: dict[int, float] = {}
+        self.resolver = resolver
+        self.resolve_interval_s = resolve_interval_s
+        self.resolved_at = -float("inf")
+        self.clients: dict[str, TritonPipelineClient] = {}
+        self.order: list[str] = []  # the servers requests go to, in round-robin order
+        self.down_until: dict[str, float] = {}
+        self.in_use: dict[str, int] = {}
+        self.retired: set[str] = set()  # dropped by DNS while a request ran on them: closed after it
         self.next_index = 0
+        self.origin: dict[str, str] = {}
+        self._set_order([url for url in urls if not url.startswith(DNS_SCHEME)])
 
     @property
     def urls(self) -> list[str]:
-        return [server.url for server in self.servers]
+        return list(self.order)
 
     async def close(self) -> None:
-        for server in self.servers:
-            await server.close()
+        for client in self.clients.values():
+            await client.close()
+        self.clients.clear()
+
+    async def refresh(self) -> None:
+        """Resolve the `dns:///` entries again once the interval has passed. A name that does not
+        resolve right now keeps the addresses it had: a DNS hiccup must not empty the pool."""
+        if not any(url.startswith(DNS_SCHEME) for url in self.targets):
+            return
+        now = time.monotonic()
+        if now - self.resolved_at < self.resolve_interval_s:
+            return
+        self.resolved_at = now
+        origin: dict[str, str] = {}  # server url -> the entry of T2I_TRITON_URL it came from
+        for target in self.targets:
+            if not target.startswith(DNS_SCHEME):
+                origin.setdefault(target, target)
+                continue
+            host, port = split_host_port(target.removeprefix(DNS_SCHEME))
+            try:
+                urls = [address_url(address, port) for address in await self.resolver(host, port)]
+            except OSError as exc:
+                logger.warning("cannot resolve %s (%s); keeping its last addresses", target, exc)
+                urls = [url for url in self.order if self.origin.get(url) == target]
+            for url in urls:
+                origin.setdefault(url, target)
+        self.origin = origin
+        await self._apply_order(list(origin))
+
+    def _set_order(self, order: list[str]) -> None:
+        self.origin = {url: url for url in order}
+        for url in order:
+            self.clients.setdefault(url, TritonPipelineClient(url))
+        self.order = order
+
+    async def _apply_order(self, order: list[str]) -> None:
+        added = [url for url in order if url not in self.order]
+        removed = [url for url in self.order if url not in order]
+        for url in added:
+            self.retired.discard(url)
+            self.clients.setdefault(url, TritonPipelineClient(url))
+        if added or removed:
+            logger.info("Triton servers now %s (added %s, removed %s)", order, added, removed)
+        self.order = order
+        for url in removed:
+            self.down_until.pop(url, None)
+            if self.in_use.get(url, 0):
+                self.retired.add(url)
+            else:
+                await self._close(url)
+
+    async def _close(self, url: str) -> None:
+        client = self.clients.pop(url, None)
+        if client is not None:
+            await client.close()
 
     async def readiness(self) -> dict[str, bool]:
         """Each server's pipeline readiness, asked now (and its down mark updated)."""
+        await self.refresh()
         states = {}
-        for index, server in enumerate(self.servers):
-            ready = await server.is_ready()
-            self._mark(index, ready)
-            states[server.url] = ready
+        for url in list(self.order):
+            ready = await self.clients[url].is_ready()
+            self._mark(url, ready)
+            states[url] = ready
         return states
 
     async def is_ready(self) -> bool:
@@ -55,13 +156,13 @@ class TritonPool:
 
     async def metadata(self) -> ModelMetadata:
         """The served model's metadata: every server serves the same model repository."""
-        last: BackendUnavailable | None = None
-        for server in self.servers:
+        await self.refresh()
+        last = BackendUnavailable("no inference backend is available; retry shortly")
+        for url in list(self.order):
             try:
-                return await server.metadata()
+                return await self.clients[url].metadata()
             except BackendUnavailable as exc:
                 last = exc
-        assert last is not None
         raise last
 
     async def generate(
@@ -75,41 +176,51 @@ class TritonPool:
             assert on_preview is not None
             await on_preview(partial_index, images)
 
-        tried: set[int] = set()
+        tried: set[str] = set()
         while True:
-            index = await self.pick(tried)
-            tried.add(index)
+            url = await self.pick(tried)
+            tried.add(url)
+            self.in_use[url] = self.in_use.get(url, 0) + 1
             try:
-                return await self.servers[index].generate(
+                return await self.clients[url].generate(
                     request, timeout_s, counting_preview if on_preview is not None else None
                 )
             except BackendUnavailable:
-                logger.warning("Triton at %s is unavailable; leaving it out", self.servers[index].url)
-                self._mark(index, False)
+                logger.warning("Triton at %s is unavailable; leaving it out", url)
+                self._mark(url, False)
                 if previews_sent:  # the client already saw part of this run: no second one
                     raise
+            finally:
+                self.in_use[url] -= 1
+                if not self.in_use[url]:
+                    del self.in_use[url]
+                    if url in self.retired:
+                        self.retired.discard(url)
+                        await self._close(url)
 
-    async def pick(self, tried: set[int]) -> int:
+    async def pick(self, tried: set[str]) -> str:
         """The next server up, round-robin; one whose pause is over is asked whether it is back."""
-        count = len(self.servers)
+        await self.refresh()
+        count = len(self.order)
         for offset in range(count):
             index = (self.next_index + offset) % count
-            if index in tried:
+            url = self.order[index]
+            if url in tried:
                 continue
-            if index in self.down_until:
-                if time.monotonic() < self.down_until[index]:
+            if url in self.down_until:
+                if time.monotonic() < self.down_until[url]:
                     continue
-                ready = await self.servers[index].is_ready()
-                self._mark(index, ready)
+                ready = await self.clients[url].is_ready()
+                self._mark(url, ready)
                 if not ready:
                     continue
             self.next_index = (index + 1) % count
-            return index
+            return url
         raise BackendUnavailable("no inference backend is available; retry shortly")
 
-    def _mark(self, index: int, ready: bool) -> None:
+    def _mark(self, url: str, ready: bool) -> None:
         if ready:
-            if self.down_until.pop(index, None) is not None:
-                logger.info("Triton at %s is back", self.servers[index].url)
+            if self.down_until.pop(url, None) is not None:
+                logger.info("Triton at %s is back", url)
         else:
-            self.down_until[index] = time.monotonic() + self.down_pause_s
+            self.down_until[url] = time.monotonic() + self.down_pause_s

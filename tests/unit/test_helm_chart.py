@@ -215,6 +215,11 @@ def test_triton_ports_probes_metrics_and_shared_memory() -> None:
     assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == TRITON_PORTS
     selector = only(objects, "Deployment", TRITON)["spec"]["selector"]["matchLabels"]
     assert service["spec"]["selector"] == selector
+    # The headless Service the frontends resolve into every ready pod (dns:/// in T2I_TRITON_URL).
+    pods = only(objects, "Service", f"{TRITON}-pods")
+    assert pods["spec"]["clusterIP"] == "None"
+    assert pods["spec"]["selector"] == selector
+    assert [p["port"] for p in pods["spec"]["ports"]] == [8001]
 
 
 def test_frontend_probes_env_and_triton_address() -> None:
@@ -228,8 +233,8 @@ def test_frontend_probes_env_and_triton_address() -> None:
 
     env = env_of(frontend)
     assert env["T2I_HOST"]["value"] == "0.0.0.0"
-    # The Triton Service's gRPC port, by the Service's name.
-    assert env["T2I_TRITON_URL"]["value"] == f"{TRITON}:8001"
+    # Every Triton pod behind the headless Service, re-resolved by the frontend (frontend/triton/pool.py).
+    assert env["T2I_TRITON_URL"]["value"] == f"dns:///{TRITON}-pods:8001"
     assert set(env) >= FRONTEND_SECRET_KEYS
     for name in FRONTEND_SECRET_KEYS:
         assert env[name]["valueFrom"]["secretKeyRef"] == {
