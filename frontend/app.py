@@ -20,6 +20,7 @@ from frontend.http.metrics import Metrics
 from frontend.security.moderation import PromptModerator
 from frontend.security.rate_limit import RateLimiter
 from frontend.settings import Settings
+from frontend.storage.blobs import open_blob_store
 from frontend.storage.database import open_database
 from frontend.storage.images import embedded_image_store
 from frontend.storage.keys import KeyStore
@@ -37,8 +38,9 @@ def create_app(settings: Settings | None = None, triton: TritonPool | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         triton_url = settings.triton_url or f"127.0.0.1:{settings.triton_grpc_port}"
+        blobs = open_blob_store(settings)  # first: a bad T2I_BLOB_STORE_URL fails before anything opens
         db = open_database(settings.data_dir)
-        store = embedded_image_store(db, settings.data_dir)
+        store = embedded_image_store(db, blobs)
         app.state.settings = settings
         app.state.metrics = metrics
         app.state.triton = triton or TritonPool(parse_urls(triton_url))

@@ -7,7 +7,7 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     triton_grpc_port: int = 8001
     model_repository: Path = PROJECT_ROOT / "model_repository"
     data_dir: Path = PROJECT_ROOT / "var" / "data"
+    # Where image bytes go: unset = data_dir/images; file:///dir = that local directory (one frontend);
+    # s3://bucket/prefix = an S3-compatible store that several replicas share. S3 credentials come from
+    # boto3's chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION...), never from here.
+    blob_store_url: str | None = None
+    # Endpoint of an S3-compatible store other than AWS (SeaweedFS, MinIO, Ceph): http(s)://host:port.
+    s3_endpoint_url: str | None = None
     # Generation deadline; past it the request answers 504.
     request_timeout_s: float = 300.0
     # Signed image URLs: lifetime, and the HMAC secret (generated and kept in data_dir if unset).
@@ -77,6 +83,12 @@ class Settings(BaseSettings):
     reference_max_bytes: int = 10 * 1024 * 1024
     reference_timeout_s: float = 10.0
     reference_allowed_hosts: list[str] = []
+
+    @field_validator("blob_store_url", "s3_endpoint_url", mode="before")
+    @classmethod
+    def empty_is_unset(cls, value: object) -> object:
+        # A deployment template that passes an unset variable through (VAR: ${VAR:-}) sets it to "".
+        return None if value == "" else value
 
     @cached_property
     def signing_key(self) -> bytes:
