@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, triton: TritonPool | None = Non
         app.state.store = store
         app.state.keys = KeyStore(db)
         app.state.usage = UsageStore(db)
-        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.redis_url)
         policy = ReferencePolicy(
             max_bytes=settings.reference_max_bytes,
             timeout_s=settings.reference_timeout_s,

@@ -34,6 +34,9 @@ OPENAI_IMAGE_MODELS = (
 # An alias target meaning "the served model, whatever its name": the name comes from the model repository,
 # which settings cannot know.
 SERVED_MODEL = "*"
+# Every Redis call (the rate limit's) is a short script: a Redis that takes longer is treated as down,
+# and the request gets 503 instead of hanging with it.
+REDIS_TIMEOUT_S = 2.0
 
 
 class Settings(BaseSettings):
@@ -53,6 +56,9 @@ class Settings(BaseSettings):
     blob_store_url: str | None = None
     # Endpoint of an S3-compatible store other than AWS (SeaweedFS, MinIO, Ceph): http(s)://host:port.
     s3_endpoint_url: str | None = None
+    # redis://host:port/db shared by the frontend replicas: each key's rate limit is counted there, across
+    # all of them. Unset: counted in this process only.
+    redis_url: str | None = None
     # Generation deadline; past it the request answers 504.
     request_timeout_s: float = 300.0
     # Signed image URLs: lifetime, and the HMAC secret (generated and kept in data_dir if unset).
@@ -84,7 +90,7 @@ class Settings(BaseSettings):
     reference_timeout_s: float = 10.0
     reference_allowed_hosts: list[str] = []
 
-    @field_validator("blob_store_url", "s3_endpoint_url", mode="before")
+    @field_validator("blob_store_url", "s3_endpoint_url", "redis_url", mode="before")
     @classmethod
     def empty_is_unset(cls, value: object) -> object:
         # A deployment template that passes an unset variable through (VAR: ${VAR:-}) sets it to "".

@@ -71,8 +71,8 @@ def test_open_blob_store_opens_the_named_store(tmp_path: Path) -> None:
     default = open_blob_store(Settings(data_dir=tmp_path))
     assert isinstance(default, FileBlobStore) and default.root == tmp_path / "images"
     # An empty variable (a template passing an unset one through) is unset.
-    empty = Settings(data_dir=tmp_path, blob_store_url="", s3_endpoint_url="")
-    assert (empty.blob_store_url, empty.s3_endpoint_url) == (None, None)
+    empty = Settings(data_dir=tmp_path, blob_store_url="", s3_endpoint_url="", redis_url="")
+    assert (empty.blob_store_url, empty.s3_endpoint_url, empty.redis_url) == (None, None, None)
     elsewhere = open_blob_store(Settings(data_dir=tmp_path, blob_store_url=f"file://{tmp_path}/blobs"))
     assert isinstance(elsewhere, FileBlobStore) and elsewhere.root == tmp_path / "blobs"
     # Opening reaches no server: the client is made, the bucket first asked by ready().
