@@ -34,8 +34,8 @@ OPENAI_IMAGE_MODELS = (
 # An alias target meaning "the served model, whatever its name": the name comes from the model repository,
 # which settings cannot know.
 SERVED_MODEL = "*"
-# Every Redis call (the rate limit's) is a short script: a Redis that takes longer is treated as down,
-# and the request gets 503 instead of hanging with it.
+# Every Redis call (rate limit, admission) is a short script: a Redis that takes longer is treated as
+# down, and the request gets 503 instead of hanging with it.
 REDIS_TIMEOUT_S = 2.0
 
 
@@ -56,8 +56,8 @@ class Settings(BaseSettings):
     blob_store_url: str | None = None
     # Endpoint of an S3-compatible store other than AWS (SeaweedFS, MinIO, Ceph): http(s)://host:port.
     s3_endpoint_url: str | None = None
-    # redis://host:port/db shared by the frontend replicas: each key's rate limit is counted there, across
-    # all of them. Unset: counted in this process only.
+    # redis://host:port/db shared by the frontend replicas: each key's rate limit and the generations in
+    # flight are counted there, across all of them. Unset: both are counted in this process only.
     redis_url: str | None = None
     # Generation deadline; past it the request answers 504.
     request_timeout_s: float = 300.0
@@ -70,7 +70,8 @@ class Settings(BaseSettings):
     # (T2I_PRICE_TABLE='{"sd15": 0.0004}'), models not listed use the default (0: free, self-hosted).
     price_table: dict[str, float] = {}
     default_price_per_megapixel_step: float = 0.0
-    # Generations in flight in this frontend beyond which new ones get 503 at once (admission control).
+    # Generations in flight (in this frontend, or across the replicas sharing redis_url) beyond which new
+    # ones get 503 at once (admission control).
     max_pending_generations: int = 32
     # Generation requests per minute per API key (0: no limit).
     rate_limit_per_minute: int = 60
