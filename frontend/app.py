@@ -12,6 +12,7 @@ from frontend.api import account, system
 from frontend.api.generate_image.router import router as generate_image_router
 from frontend.api.openai.router import router as openai_router
 from frontend.api.tti.router import router as tti_router
+from frontend.generation.admission import open_admission_gate
 from frontend.generation.references import ReferenceLoader, ReferencePolicy
 from frontend.generation.service import ImageGenerator
 from frontend.http.body_limit import install_body_limit
@@ -20,6 +21,7 @@ from frontend.http.metrics import Metrics
 from frontend.security.moderation import PromptModerator
 from frontend.security.rate_limit import RateLimiter
 from frontend.settings import Settings
+from frontend.storage.blobs import open_blob_store
 from frontend.storage.database import open_database
 from frontend.storage.images import embedded_image_store
 from frontend.storage.keys import KeyStore
@@ -37,15 +39,17 @@ def create_app(settings: Settings | None = None, triton: TritonPool | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         triton_url = settings.triton_url or f"127.0.0.1:{settings.triton_grpc_port}"
+        blobs = open_blob_store(settings)  # first: a bad T2I_BLOB_STORE_URL fails before anything opens
         db = open_database(settings.data_dir)
-        store = embedded_image_store(db, settings.data_dir)
+        store = embedded_image_store(db, blobs)
         app.state.settings = settings
         app.state.metrics = metrics
         app.state.triton = triton or TritonPool(parse_urls(triton_url))
         app.state.store = store
         app.state.keys = KeyStore(db)
         app.state.usage = UsageStore(db)
-        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.redis_url)
+        app.state.admission = open_admission_gate(settings)
         policy = ReferencePolicy(
             max_bytes=settings.reference_max_bytes,
             timeout_s=settings.reference_timeout_s,
@@ -59,11 +63,13 @@ def create_app(settings: Settings | None = None, triton: TritonPool | None = Non
             ReferenceLoader(policy, store.read_owned),
             metrics,
             settings,
+            app.state.admission,
         )
         mode = "API keys required" if app.state.keys.has_keys() else "open mode (no API keys exist)"
         logger.info("frontend using Triton at %s, data in %s, %s", triton_url, settings.data_dir, mode)
         yield
         await app.state.triton.close()
+        await app.state.admission.close()
         db.close()
 
     app = FastAPI(

@@ -7,7 +7,7 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +34,9 @@ OPENAI_IMAGE_MODELS = (
 # An alias target meaning "the served model, whatever its name": the name comes from the model repository,
 # which settings cannot know.
 SERVED_MODEL = "*"
+# Every Redis call (rate limit, admission) is a short script: a Redis that takes longer is treated as
+# down, and the request gets 503 instead of hanging with it.
+REDIS_TIMEOUT_S = 2.0
 
 
 class Settings(BaseSettings):
@@ -47,6 +50,15 @@ class Settings(BaseSettings):
     triton_grpc_port: int = 8001
     model_repository: Path = PROJECT_ROOT / "model_repository"
     data_dir: Path = PROJECT_ROOT / "var" / "data"
+    # Where image bytes go: unset = data_dir/images; file:///dir = that local directory (one frontend);
+    # s3://bucket/prefix = an S3-compatible store that several replicas share. S3 credentials come from
+    # boto3's chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION...), never from here.
+    blob_store_url: str | None = None
+    # Endpoint of an S3-compatible store other than AWS (SeaweedFS, MinIO, Ceph): http(s)://host:port.
+    s3_endpoint_url: str | None = None
+    # redis://host:port/db shared by the frontend replicas: each key's rate limit and the generations in
+    # flight are counted there, across all of them. Unset: both are counted in this process only.
+    redis_url: str | None = None
     # Generation deadline; past it the request answers 504.
     request_timeout_s: float = 300.0
     # Signed image URLs: lifetime, and the HMAC secret (generated and kept in data_dir if unset).
@@ -58,7 +70,8 @@ class Settings(BaseSettings):
     # (T2I_PRICE_TABLE='{"sd15": 0.0004}'), models not listed use the default (0: free, self-hosted).
     price_table: dict[str, float] = {}
     default_price_per_megapixel_step: float = 0.0
-    # Generations in flight in this frontend beyond which new ones get 503 at once (admission control).
+    # Generations in flight (in this frontend, or across the replicas sharing redis_url) beyond which new
+    # ones get 503 at once (admission control).
     max_pending_generations: int = 32
     # Generation requests per minute per API key (0: no limit).
     rate_limit_per_minute: int = 60
@@ -77,6 +90,12 @@ class Settings(BaseSettings):
     reference_max_bytes: int = 10 * 1024 * 1024
     reference_timeout_s: float = 10.0
     reference_allowed_hosts: list[str] = []
+
+    @field_validator("blob_store_url", "s3_endpoint_url", "redis_url", mode="before")
+    @classmethod
+    def empty_is_unset(cls, value: object) -> object:
+        # A deployment template that passes an unset variable through (VAR: ${VAR:-}) sets it to "".
+        return None if value == "" else value
 
     @cached_property
     def signing_key(self) -> bytes:

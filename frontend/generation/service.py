@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from frontend.generation.admission import AdmissionGate
 from frontend.generation.compositing import KeptPixels, composite_kept
 from frontend.generation.references import ReferenceError, ReferenceLoader, ReferenceTooLarge
 from frontend.generation.sizing import resize_exact
@@ -166,6 +167,7 @@ class ImageGenerator:
         references: ReferenceLoader,
         metrics: Metrics,
         settings: Settings,
+        admission: AdmissionGate,
     ):
         self.triton = triton
         self.store = store
@@ -174,7 +176,12 @@ class ImageGenerator:
         self.references = references
         self.metrics = metrics
         self.settings = settings
-        self.in_flight = 0
+        self.admission = admission
+
+    @property
+    def in_flight(self) -> int:
+        """Generations running in this process (the gate may count other replicas' too)."""
+        return self.admission.held
 
     async def metadata(self) -> ModelMetadata:
         return await self.triton.metadata()
@@ -195,16 +202,15 @@ class ImageGenerator:
         the request's previews (job.request.partial_images of them) as the pipeline streams them."""
         metadata = await self.triton.metadata()
         self.moderate(job)
-        # Admission: past this many generations in flight, answer 503 at once rather than queue
-        # without bound (Triton's queue would grow and every caller would time out).
-        if self.in_flight >= self.settings.max_pending_generations:
+        # Admission: past settings.max_pending_generations in flight, 503 at once (see admission.py).
+        lease = await self.admission.enter()
+        if lease is None:
             self.metrics.rejections.labels("overload").inc()
             raise BackendUnavailable("the server is at capacity; retry shortly", retry_after_s=2)
-        self.in_flight += 1
         try:
             return await self._generate(job, metadata, disconnected, on_preview)
         finally:
-            self.in_flight -= 1
+            await self.admission.leave(lease)
 
     async def _generate(
         self,

@@ -8,10 +8,9 @@ protocols; nothing above this module knows which one it talks to.
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass, fields
-from pathlib import Path
 from typing import Protocol
 
-from frontend.storage.blobs import BlobStore, FileBlobStore
+from frontend.storage.blobs import BlobStore
 from frontend.storage.database import Database
 
 SCHEMA = """
@@ -106,5 +105,6 @@ class ImageStore:
         return self.read(record) if record else None
 
 
-def embedded_image_store(db: Database, data_dir: Path) -> ImageStore:
-    return ImageStore(SqliteImageIndex(db), FileBlobStore(data_dir / "images"))
+def embedded_image_store(db: Database, blobs: BlobStore) -> ImageStore:
+    """Rows in the embedded database, bytes in `blobs` (from frontend.storage.blobs.open_blob_store)."""
+    return ImageStore(SqliteImageIndex(db), blobs)
