@@ -1,5 +1,6 @@
-"""Real Redis and a real S3-compatible store, reached through the endpoints the environment names; each
-test skips, saying which variable is unset, where there is none. (testbed/services.py starts both.)"""
+"""A real Redis and a real S3-compatible store (SeaweedFS), started once for these tests on loopback ports
+by testbed/services.py. T2I_TEST_REDIS_URL, or T2I_TEST_S3_ENDPOINT_URL with T2I_TEST_S3_BUCKET and the
+AWS credential variables, point them at servers of your own instead."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from frontend.storage.s3_blobs import S3Location, s3_client
+from testbed.services import redis_server, s3_server
 
 S3_VARIABLES = (
     "T2I_TEST_S3_ENDPOINT_URL",
@@ -20,12 +22,29 @@ S3_VARIABLES = (
 )
 
 
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("T2I_TEST_REDIS_URL")
-    if not url:
-        pytest.skip("T2I_TEST_REDIS_URL is unset: no Redis to test against (redis://host:port/db)")
-    return url
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("T2I_TEST_REDIS_URL"):
+        yield os.environ["T2I_TEST_REDIS_URL"]
+        return
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def s3_server_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The endpoint, bucket and credentials, as variables (boto3 reads its credentials from them)."""
+    if all(os.environ.get(name) for name in S3_VARIABLES):
+        yield {name: os.environ[name] for name in S3_VARIABLES}
+        return
+    with s3_server(tmp_path_factory.mktemp("s3")) as server:
+        yield {
+            "T2I_TEST_S3_ENDPOINT_URL": server.endpoint_url,
+            "T2I_TEST_S3_BUCKET": server.bucket,
+            "AWS_ACCESS_KEY_ID": server.access_key,
+            "AWS_SECRET_ACCESS_KEY": server.secret_key,
+            "AWS_DEFAULT_REGION": server.region,
+        }
 
 
 @dataclass(frozen=True)
@@ -39,15 +58,17 @@ class S3Endpoint:
 
 
 @pytest.fixture
-def s3_endpoint() -> Iterator[S3Endpoint]:
-    missing = [name for name in S3_VARIABLES if not os.environ.get(name)]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} unset: no S3-compatible store to test against")
+def s3_endpoint(s3_server_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Endpoint]:
+    for name, value in s3_server_env.items():
+        monkeypatch.setenv(name, value)
     endpoint = S3Endpoint(
-        os.environ["T2I_TEST_S3_ENDPOINT_URL"],
-        S3Location(os.environ["T2I_TEST_S3_BUCKET"], f"t2i-test-{uuid.uuid4().hex}"),
+        s3_server_env["T2I_TEST_S3_ENDPOINT_URL"],
+        S3Location(s3_server_env["T2I_TEST_S3_BUCKET"], f"t2i-test-{uuid.uuid4().hex}"),
     )
     yield endpoint
+    # Set again: a test may have changed the credential variables (and this runs before that is undone).
+    for name, value in s3_server_env.items():
+        monkeypatch.setenv(name, value)
     client = s3_client(endpoint.endpoint_url)
     listed = client.list_objects_v2(Bucket=endpoint.location.bucket, Prefix=endpoint.location.prefix + "/")
     for item in listed.get("Contents", []):
