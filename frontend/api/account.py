@@ -40,10 +40,11 @@ class StyleList(BaseModel):
 
 
 @router.get("/usage", response_model=UsageResponse)
-async def usage_history(
+def usage_history(
     caller: CallerDep, usage: UsageDep, limit: int = Query(100, ge=1, le=1000)
 ) -> UsageResponse:
     """The caller's own generation requests, newest first, with totals over all of them."""
+    # A plain def: FastAPI runs it in its thread pool, since the database calls block.
     return UsageResponse(
         data=usage.history(caller.owner, limit), totals=UsageTotals(**usage.totals(caller.owner))
     )

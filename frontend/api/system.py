@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from fastapi import APIRouter, Query, Response
@@ -48,8 +49,13 @@ async def signed_file(
     if not match:
         raise NotFound("no such image")
     check_signature(settings.signing_key, filename, expires, signature)
-    record = store.get(match.group(1))
-    data = store.read(record) if record is not None and record.filename == filename else None
+    # The database and the blob store block (PostgreSQL, S3): off the event loop.
+    record = await asyncio.to_thread(store.get, match.group(1))
+    data = (
+        await asyncio.to_thread(store.read, record)
+        if record is not None and record.filename == filename
+        else None
+    )
     if record is None or data is None:
         raise NotFound("no such image")
     return Response(data, media_type=IMAGE_FORMATS[record.format][1])

@@ -58,7 +58,8 @@ async def get_image(
     image_id: str, caller: CallerDep, store: StoreDep, width: int | None = Query(None, ge=1, le=4096)
 ) -> Response:
     """One of your stored images; `width` resizes it keeping the aspect ratio. Others' images are 404."""
-    record = store.get(image_id, caller.owner)
+    # The database and the blob store block (PostgreSQL, S3): off the event loop.
+    record = await asyncio.to_thread(store.get, image_id, caller.owner)
     data = await asyncio.to_thread(store.read, record) if record else None
     if record is None or data is None:
         raise NotFound("no such image")
