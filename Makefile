@@ -12,7 +12,8 @@ EXPORT_SOURCE = $(if $(PRESET),--preset $(PRESET),--model $(MODEL))
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install model serve test test-unit test-e2e lint format train eval export-sd15 export-sdxl bench bench-quick perf-analyzer load clean
+# Scale-out on one machine: PostgreSQL, Redis, SeaweedFS, two Tritons, two frontend replicas (8000, 8001).
+.PHONY: install model serve scale-out test test-unit test-e2e lint format train eval export-sd15 export-sdxl bench bench-quick perf-analyzer load clean
 
 install: $(STAMP)
 
@@ -34,6 +35,9 @@ model: install
 
 serve: model
 	$(PY) -m frontend --model-repository $(MODEL_REPOSITORY) --host $(HOST) --port $(PORT)
+
+scale-out: model
+	$(PY) -m testbed.scale_out --model-repository $(MODEL_REPOSITORY)
 
 test: install
 	$(PY) -m pytest
