@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, triton: TritonPool | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         triton_url = settings.triton_url or f"127.0.0.1:{settings.triton_grpc_port}"
-        db = open_database(settings.data_dir)
+        db = open_database(settings.data_dir, settings.database_url)
         store = embedded_image_store(db, settings.data_dir)
         app.state.settings = settings
         app.state.metrics = metrics
@@ -61,7 +61,13 @@ def create_app(settings: Settings | None = None, triton: TritonPool | None = Non
             settings,
         )
         mode = "API keys required" if app.state.keys.has_keys() else "open mode (no API keys exist)"
-        logger.info("frontend using Triton at %s, data in %s, %s", triton_url, settings.data_dir, mode)
+        logger.info(
+            "frontend using Triton at %s, database %s, data in %s, %s",
+            triton_url,
+            db.description,
+            settings.data_dir,
+            mode,
+        )
         yield
         await app.state.triton.close()
         db.close()

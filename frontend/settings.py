@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     triton_grpc_port: int = 8001
     model_repository: Path = PROJECT_ROOT / "model_repository"
     data_dir: Path = PROJECT_ROOT / "var" / "data"
+    # Keys, image rows and usage: a SQLAlchemy URL (postgresql://user:password@host/db, or sqlite:///path)
+    # that several replicas can share; unset: the embedded SQLite file in data_dir.
+    database_url: str | None = None
     # Generation deadline; past it the request answers 504.
     request_timeout_s: float = 300.0
     # Signed image URLs: lifetime, and the HMAC secret (generated and kept in data_dir if unset).
