@@ -11,7 +11,7 @@ import uvicorn
 
 from frontend.app import create_app
 from frontend.settings import Settings, is_loopback
-from frontend.storage.database import open_database
+from frontend.storage.database import DatabaseOpenError, open_database
 from frontend.storage.keys import KeyStore
 from t2i.triton_server import TritonServer, TritonStartError
 
@@ -30,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in vars(args).items() if v is not None}
     settings = Settings(**overrides)
 
-    db = open_database(settings.data_dir)
+    try:
+        db = open_database(settings.data_dir, settings.database_url)
+    except DatabaseOpenError as exc:
+        logger.error("%s", exc)
+        return 2
     has_keys = KeyStore(db).has_keys()
     db.close()
     if not has_keys:

@@ -23,7 +23,7 @@ from frontend.security.rate_limit import RateLimiter
 from frontend.settings import Settings
 from frontend.storage.blobs import open_blob_store
 from frontend.storage.database import open_database
-from frontend.storage.images import embedded_image_store
+from frontend.storage.images import image_store
 from frontend.storage.keys import KeyStore
 from frontend.storage.usage import UsageStore
 from frontend.triton.pool import TritonPool, parse_urls
@@ -40,8 +40,8 @@ def create_app(settings: Settings | None = None, triton: TritonPool | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         triton_url = settings.triton_url or f"127.0.0.1:{settings.triton_grpc_port}"
         blobs = open_blob_store(settings)  # first: a bad T2I_BLOB_STORE_URL fails before anything opens
-        db = open_database(settings.data_dir)
-        store = embedded_image_store(db, blobs)
+        db = open_database(settings.data_dir, settings.database_url)
+        store = image_store(db, blobs)
         app.state.settings = settings
         app.state.metrics = metrics
         app.state.triton = triton or TritonPool(parse_urls(triton_url))
@@ -66,7 +66,13 @@ def create_app(settings: Settings | None = None, triton: TritonPool | None = Non
             app.state.admission,
         )
         mode = "API keys required" if app.state.keys.has_keys() else "open mode (no API keys exist)"
-        logger.info("frontend using Triton at %s, data in %s, %s", triton_url, settings.data_dir, mode)
+        logger.info(
+            "frontend using Triton at %s, database %s, data in %s, %s",
+            triton_url,
+            db.description,
+            settings.data_dir,
+            mode,
+        )
         yield
         await app.state.triton.close()
         await app.state.admission.close()

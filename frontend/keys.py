@@ -1,4 +1,5 @@
-"""`python -m frontend.keys create|list|revoke`: manage API keys in the frontend's data directory."""
+"""`python -m frontend.keys create|list|revoke`: manage API keys in the frontend's database (T2I_DATABASE_URL;
+default: the embedded SQLite file in T2I_DATA_DIR)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 import time
 
 from frontend.settings import Settings
-from frontend.storage.database import open_database
+from frontend.storage.database import DatabaseOpenError, open_database
 from frontend.storage.keys import KeyStore
 
 
@@ -22,7 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings()
-    db = open_database(settings.data_dir)
+    try:
+        db = open_database(settings.data_dir, settings.database_url)
+    except DatabaseOpenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     keys = KeyStore(db)
     try:
         if args.command == "create":

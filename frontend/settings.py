@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     triton_grpc_port: int = 8001
     model_repository: Path = PROJECT_ROOT / "model_repository"
     data_dir: Path = PROJECT_ROOT / "var" / "data"
+    # Keys, image rows and usage: a SQLAlchemy URL (postgresql://user:password@host/db, or sqlite:///path)
+    # that several replicas can share; unset: the embedded SQLite file in data_dir.
+    database_url: str | None = None
     # Where image bytes go: unset = data_dir/images; file:///dir = that local directory (one frontend);
     # s3://bucket/prefix = an S3-compatible store that several replicas share. S3 credentials come from
     # boto3's chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION...), never from here.

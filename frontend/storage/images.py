@@ -1,34 +1,20 @@
 """Generated images: metadata rows (this module) and their bytes (frontend.storage.blobs).
 
-The embedded default is SQLite (WAL) for metadata and local files for blobs. A shared backend
-(PostgreSQL + S3-compatible object storage) for several frontend replicas implements the same two
-protocols; nothing above this module knows which one it talks to.
+Rows go to the database T2I_DATABASE_URL names (the embedded SQLite file by default, PostgreSQL for several
+frontend replicas), bytes to a blob store (local files by default; a store shared by replicas implements
+the same protocol); nothing above this module knows which ones it talks to.
 """
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Protocol
+
+from sqlalchemy import insert, select
 
 from frontend.storage.blobs import BlobStore
 from frontend.storage.database import Database
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS images (
-    id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    folder TEXT NOT NULL,
-    name TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    negative_prompt TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    model TEXT NOT NULL,
-    width INTEGER NOT NULL,
-    height INTEGER NOT NULL,
-    format TEXT NOT NULL,
-    created REAL NOT NULL
-)
-"""
+from frontend.storage.tables import images
 
 
 @dataclass(frozen=True)
@@ -62,21 +48,23 @@ class ImageIndex(Protocol):
     def get(self, image_id: str) -> ImageRecord | None: ...
 
 
-_COLUMNS = ", ".join(f.name for f in fields(ImageRecord))
+_RECORD_COLUMNS = tuple(images.c[field.name] for field in fields(ImageRecord))
 
 
-class SqliteImageIndex:
+class DatabaseImageIndex:
+    """Image rows in the database (frontend.storage.database): SQLite or PostgreSQL."""
+
     def __init__(self, db: Database):
-        self._db = db
-        self._db.execute(SCHEMA)
+        self._engine = db.engine
 
     def insert(self, record: ImageRecord) -> None:
-        marks = ", ".join("?" for _ in fields(ImageRecord))
-        self._db.execute(f"INSERT INTO images ({_COLUMNS}) VALUES ({marks})", astuple(record))
+        with self._engine.begin() as connection:
+            connection.execute(insert(images).values(asdict(record)))
 
     def get(self, image_id: str) -> ImageRecord | None:
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM images WHERE id = ?", (image_id,))
-        return ImageRecord(*rows[0]) if rows else None
+        with self._engine.begin() as connection:
+            row = connection.execute(select(*_RECORD_COLUMNS).where(images.c.id == image_id)).first()
+        return ImageRecord(*row) if row else None
 
 
 class ImageStore:
@@ -105,6 +93,6 @@ class ImageStore:
         return self.read(record) if record else None
 
 
-def embedded_image_store(db: Database, blobs: BlobStore) -> ImageStore:
-    """Rows in the embedded database, bytes in `blobs` (from frontend.storage.blobs.open_blob_store)."""
-    return ImageStore(SqliteImageIndex(db), blobs)
+def image_store(db: Database, blobs: BlobStore) -> ImageStore:
+    """Rows in `db`, bytes in `blobs` (from frontend.storage.blobs.open_blob_store)."""
+    return ImageStore(DatabaseImageIndex(db), blobs)

@@ -12,18 +12,13 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import insert, select, update
+
 from frontend.storage.database import Database
+from frontend.storage.tables import api_keys
 
 KEY_PREFIX = "t2i-"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    key_hash TEXT NOT NULL UNIQUE,
-    created REAL NOT NULL,
-    revoked REAL
-)
-"""
+_KEY_COLUMNS = (api_keys.c.id, api_keys.c.name, api_keys.c.created, api_keys.c.revoked)
 
 
 @dataclass(frozen=True)
@@ -40,40 +35,48 @@ def hash_key(secret: str) -> str:
 
 class KeyStore:
     def __init__(self, db: Database):
-        self._db = db
-        self._db.execute(SCHEMA)
+        self._engine = db.engine
 
     def create(self, name: str) -> tuple[ApiKey, str]:
         """A new key and its secret; the secret is not kept and cannot be shown again."""
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         key = ApiKey(id=uuid.uuid4().hex[:12], name=name, created=time.time(), revoked=None)
-        self._db.execute(
-            "INSERT INTO api_keys (id, name, key_hash, created) VALUES (?, ?, ?, ?)",
-            (key.id, key.name, hash_key(secret), key.created),
-        )
+        with self._engine.begin() as connection:
+            connection.execute(
+                insert(api_keys).values(
+                    id=key.id, name=key.name, key_hash=hash_key(secret), created=key.created
+                )
+            )
         return key, secret
 
     def list(self) -> list[ApiKey]:
-        rows = self._db.execute("SELECT id, name, created, revoked FROM api_keys ORDER BY created")
-        return [ApiKey(*row) for row in rows]
+        with self._engine.begin() as connection:
+            rows = connection.execute(select(*_KEY_COLUMNS).order_by(api_keys.c.created))
+            return [ApiKey(*row) for row in rows]
 
     def revoke(self, key_id: str) -> bool:
-        self._db.execute(
-            "UPDATE api_keys SET revoked = ? WHERE id = ? AND revoked IS NULL", (time.time(), key_id)
-        )
-        rows = self._db.execute("SELECT revoked FROM api_keys WHERE id = ?", (key_id,))
-        return bool(rows) and rows[0][0] is not None
+        """Whether `key_id` is revoked now (revoking a revoked key keeps its first revocation time)."""
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked.is_(None))
+                .values(revoked=time.time())
+            )
+            revoked = connection.execute(select(api_keys.c.revoked).where(api_keys.c.id == key_id))
+            return revoked.scalar() is not None
 
     def has_keys(self) -> bool:
         """Whether any key was ever created: revoking every key locks the server, it never reopens it."""
-        return bool(self._db.execute("SELECT 1 FROM api_keys LIMIT 1"))
+        with self._engine.begin() as connection:
+            return connection.execute(select(api_keys.c.id).limit(1)).first() is not None
 
     def authenticate(self, secret: str) -> ApiKey | None:
         """The active key with this secret, or None. Revocation takes effect on the next request."""
         digest = hash_key(secret)
-        rows = self._db.execute(
-            "SELECT id, name, created, revoked, key_hash FROM api_keys WHERE key_hash = ?", (digest,)
-        )
-        if not rows or not hmac.compare_digest(rows[0][4], digest) or rows[0][3] is not None:
+        with self._engine.begin() as connection:
+            row = connection.execute(
+                select(*_KEY_COLUMNS, api_keys.c.key_hash).where(api_keys.c.key_hash == digest)
+            ).first()
+        if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked is not None:
             return None
-        return ApiKey(*rows[0][:4])
+        return ApiKey(*row[:4])

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from frontend.storage.database import Database
+from sqlalchemy import func, insert, select
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS usage (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    owner TEXT NOT NULL,
-    route TEXT NOT NULL,
-    model TEXT NOT NULL,
-    image_size TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    steps INTEGER NOT NULL,
-    latency_ms INTEGER NOT NULL,
-    cost REAL NOT NULL,
-    created REAL NOT NULL
-)
-"""
-_INDEX = "CREATE INDEX IF NOT EXISTS usage_owner_created ON usage (owner, created)"
-_FIELDS = ("route", "model", "image_size", "count", "steps", "latency_ms", "cost", "created")
+from frontend.storage.database import Database
+from frontend.storage.tables import usage
 
 
 @dataclass(frozen=True)
@@ -37,34 +23,40 @@ class UsageRecord:
     created: float
 
 
+_RECORD_COLUMNS = tuple(usage.c[field.name] for field in fields(UsageRecord))
+
+
 class UsageStore:
     def __init__(self, db: Database):
-        self._db = db
-        self._db.execute(SCHEMA)
-        self._db.execute(_INDEX)
+        self._engine = db.engine
 
-    def record(self, owner: str, usage: UsageRecord) -> None:
-        self._db.execute(
-            f"INSERT INTO usage (owner, {', '.join(_FIELDS)}) VALUES (?{', ?' * len(_FIELDS)})",
-            (owner, *asdict(usage).values()),
-        )
+    def record(self, owner: str, record: UsageRecord) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(insert(usage).values(owner=owner, **asdict(record)))
 
     def history(self, owner: str, limit: int) -> list[UsageRecord]:
-        rows = self._db.execute(
-            f"SELECT {', '.join(_FIELDS)} FROM usage WHERE owner = ? ORDER BY created DESC, id DESC LIMIT ?",
-            (owner, limit),
+        query = (
+            select(*_RECORD_COLUMNS)
+            .where(usage.c.owner == owner)
+            .order_by(usage.c.created.desc(), usage.c.id.desc())
+            .limit(limit)
         )
-        return [UsageRecord(*row) for row in rows]
+        with self._engine.begin() as connection:
+            return [UsageRecord(*row) for row in connection.execute(query)]
 
     def totals(self, owner: str) -> dict[str, Any]:
-        requests, images, cost, latency = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(count), 0), COALESCE(SUM(cost), 0), COALESCE(AVG(latency_ms), 0) "
-            "FROM usage WHERE owner = ?",
-            (owner,),
-        )[0]
+        query = select(
+            func.count(),
+            func.coalesce(func.sum(usage.c.count), 0),
+            func.coalesce(func.sum(usage.c.cost), 0),
+            func.coalesce(func.avg(usage.c.latency_ms), 0),
+        ).where(usage.c.owner == owner)
+        with self._engine.begin() as connection:
+            requests, images, cost, latency = connection.execute(query).one()
+        # PostgreSQL sums integers as bigint and averages them as numeric (a Decimal): plain numbers here.
         return {
-            "requests": requests,
-            "images": images,
-            "cost": round(cost, 6),
-            "latency_ms_avg": round(latency, 1),
+            "requests": int(requests),
+            "images": int(images),
+            "cost": round(float(cost), 6),
+            "latency_ms_avg": round(float(latency), 1),
         }

@@ -11,7 +11,7 @@ from frontend.security.signed_urls import check_signature, sign_image_url
 from frontend.settings import Settings
 from frontend.storage.blobs import open_blob_store
 from frontend.storage.database import open_database
-from frontend.storage.images import ImageRecord, embedded_image_store
+from frontend.storage.images import ImageRecord, image_store
 from t2i.contract import ModelMetadata
 
 TINY = ModelMetadata("tiny", 256, 256, 16, 4, 8, 0.18215, 32, 77, 20, 40, 7.5)
@@ -59,7 +59,7 @@ def test_signed_url_round_trip_tamper_and_expiry() -> None:
 
 def test_image_store_writes_blob_then_row(tmp_path: Path) -> None:
     db = open_database(tmp_path)
-    store = embedded_image_store(db, open_blob_store(Settings(data_dir=tmp_path)))
+    store = image_store(db, open_blob_store(Settings(data_dir=tmp_path)))
     record = ImageRecord("a" * 32, "key1", "images", "hero", "p", "", 5, "tiny", 8, 8, "png", 1.0)
     store.save(record, b"\x89PNG data")
     assert store.get(record.id) == record
@@ -71,7 +71,7 @@ def test_image_store_writes_blob_then_row(tmp_path: Path) -> None:
     assert [f.name for f in files] == [f"{'a' * 32}.png"]  # no temp file left, named by id only
     assert store.get("b" * 32) is None
     db.close()
-    reopened = embedded_image_store(open_database(tmp_path), open_blob_store(Settings(data_dir=tmp_path)))
+    reopened = image_store(open_database(tmp_path), open_blob_store(Settings(data_dir=tmp_path)))
     assert reopened.get(record.id) == record
 
 
