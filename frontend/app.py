@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, triton: TritonPool | None = Non
         app.state.settings = settings
         app.state.metrics = metrics
         app.state.triton = triton or TritonPool(parse_urls(triton_url))
+        app.state.database = db
         app.state.store = store
         app.state.keys = KeyStore(db)
         app.state.usage = UsageStore(db)

@@ -8,7 +8,14 @@ import re
 from fastapi import APIRouter, Query, Response
 
 from frontend.generation.service import IMAGE_FORMATS
-from frontend.http.dependencies import MetricsDep, SettingsDep, StoreDep, TritonDep
+from frontend.http.dependencies import (
+    AdmissionDep,
+    DatabaseDep,
+    MetricsDep,
+    SettingsDep,
+    StoreDep,
+    TritonDep,
+)
 from frontend.http.errors import BackendUnavailable, NotFound
 from frontend.security.signed_urls import check_signature
 
@@ -23,15 +30,32 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(triton: TritonDep) -> dict[str, object]:
-    """Ready while at least one Triton server's pipeline model is; `triton` says which are."""
-    servers = await triton.readiness()
+async def readyz(
+    settings: SettingsDep, triton: TritonDep, database: DatabaseDep, store: StoreDep, admission: AdmissionDep
+) -> dict[str, object]:
+    """Ready while the database, the blob store and Redis (when T2I_REDIS_URL is set) answer and at least
+    one Triton server's pipeline model is ready; each dependency's state is in the body."""
+    # The database and blob store checks block (PostgreSQL, S3): off the loop, and at once.
+    database_up, store_up, redis_up, servers = await asyncio.gather(
+        asyncio.to_thread(database.ready),
+        asyncio.to_thread(store.blobs.ready),
+        admission.ready(),
+        triton.readiness(),
+    )
+    states: dict[str, object] = {"database": _state(database_up), "blob_store": _state(store_up)}
+    if settings.redis_url:
+        states["redis"] = _state(redis_up)
+    states["triton"] = {url: _state(up) for url, up in servers.items()}
+    down = [name for name, state in states.items() if state == "unavailable"]
     if not any(servers.values()):
-        raise BackendUnavailable("the pipeline model is not ready on any Triton server")
-    return {
-        "status": "ready",
-        "triton": {url: "ready" if up else "unavailable" for url, up in servers.items()},
-    }
+        down.append("triton (the pipeline model is not ready on any server)")
+    if down:
+        raise BackendUnavailable(f"not ready: {', '.join(down)} unavailable")
+    return {"status": "ready", **states}
+
+
+def _state(up: bool) -> str:
+    return "ready" if up else "unavailable"
 
 
 @router.get("/metrics", response_class=Response)

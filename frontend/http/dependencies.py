@@ -6,9 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from frontend.generation.admission import AdmissionGate
 from frontend.generation.service import ImageGenerator
 from frontend.http.metrics import Metrics
 from frontend.settings import Settings
+from frontend.storage.database import Database
 from frontend.storage.images import ImageStore
 from frontend.storage.usage import UsageStore
 from frontend.triton.pool import TritonPool
@@ -30,6 +32,14 @@ def get_store(request: Request) -> ImageStore:
     return request.app.state.store
 
 
+def get_database(request: Request) -> Database:
+    return request.app.state.database
+
+
+def get_admission(request: Request) -> AdmissionGate:
+    return request.app.state.admission
+
+
 def get_usage(request: Request) -> UsageStore:
     return request.app.state.usage
 
@@ -42,5 +52,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 GeneratorDep = Annotated[ImageGenerator, Depends(get_generator)]
 TritonDep = Annotated[TritonPool, Depends(get_triton)]
 StoreDep = Annotated[ImageStore, Depends(get_store)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+AdmissionDep = Annotated[AdmissionGate, Depends(get_admission)]
 UsageDep = Annotated[UsageStore, Depends(get_usage)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
