@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS images (
     created REAL NOT NULL
 )
 """
+# Listing one owner's images newest first (GET /v1/images) reads this index, not the whole table.
+_OWNER_INDEX = "CREATE INDEX IF NOT EXISTS images_owner_created ON images (owner, created)"
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class ImageIndex(Protocol):
 
     def get(self, image_id: str) -> ImageRecord | None: ...
 
+    def list_owned(self, owner: str, limit: int) -> list[ImageRecord]: ...
+
 
 _COLUMNS = ", ".join(f.name for f in fields(ImageRecord))
 
@@ -69,6 +73,7 @@ class SqliteImageIndex:
     def __init__(self, db: Database):
         self._db = db
         self._db.execute(SCHEMA)
+        self._db.execute(_OWNER_INDEX)
 
     def insert(self, record: ImageRecord) -> None:
         marks = ", ".join("?" for _ in fields(ImageRecord))
@@ -77,6 +82,13 @@ class SqliteImageIndex:
     def get(self, image_id: str) -> ImageRecord | None:
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM images WHERE id = ?", (image_id,))
         return ImageRecord(*rows[0]) if rows else None
+
+    def list_owned(self, owner: str, limit: int) -> list[ImageRecord]:
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM images WHERE owner = ? ORDER BY created DESC, id DESC LIMIT ?",
+            (owner, limit),
+        )
+        return [ImageRecord(*row) for row in rows]
 
 
 class ImageStore:
@@ -95,6 +107,10 @@ class ImageStore:
         if record is None or (owner is not None and record.owner != owner):
             return None
         return record
+
+    def list_owned(self, owner: str, limit: int) -> list[ImageRecord]:
+        """`owner`'s newest `limit` records, newest first (rows only: no blob is read)."""
+        return self.index.list_owned(owner, limit)
 
     def read(self, record: ImageRecord) -> bytes | None:
         return self.blobs.read(record.blob_key)
