@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from frontend.api import account, docs, system
 from frontend.api.generate_image.router import router as generate_image_router
 from frontend.api.openai.router import router as openai_router
+from frontend.api.playground.router import router as playground_router
 from frontend.api.tti.router import router as tti_router
 from frontend.generation.admission import open_admission_gate
 from frontend.generation.references import ReferenceLoader, ReferencePolicy
@@ -90,4 +91,5 @@ def create_app(settings: Settings | None = None, triton: TritonPool | None = Non
     app.include_router(account.router)
     app.include_router(system.router)
     app.include_router(docs.router)
+    app.include_router(playground_router)
     return app
