@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from frontend.api import account, system
+from frontend.api import account, docs, system
 from frontend.api.generate_image.router import router as generate_image_router
 from frontend.api.openai.router import router as openai_router
+from frontend.api.playground.router import router as playground_router
 from frontend.api.tti.router import router as tti_router
 from frontend.generation.admission import open_admission_gate
 from frontend.generation.references import ReferenceLoader, ReferencePolicy
@@ -85,6 +86,8 @@ def create_app(settings: Settings | None = None, triton: TritonPool | None = Non
         version="0.1.0",
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        docs_url=None,  # served by frontend.api.docs, with their assets: they work offline
+        redoc_url=None,
     )
     install_error_handlers(app)
     install_body_limit(app, settings.max_body_bytes)
@@ -94,4 +97,6 @@ def create_app(settings: Settings | None = None, triton: TritonPool | None = Non
     app.include_router(generate_image_router)
     app.include_router(account.router)
     app.include_router(system.router)
+    app.include_router(docs.router)
+    app.include_router(playground_router)
     return app

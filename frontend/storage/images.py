@@ -47,6 +47,8 @@ class ImageIndex(Protocol):
 
     def get(self, image_id: str) -> ImageRecord | None: ...
 
+    def list_owned(self, owner: str, limit: int) -> list[ImageRecord]: ...
+
 
 _RECORD_COLUMNS = tuple(images.c[field.name] for field in fields(ImageRecord))
 
@@ -66,6 +68,17 @@ class DatabaseImageIndex:
             row = connection.execute(select(*_RECORD_COLUMNS).where(images.c.id == image_id)).first()
         return ImageRecord(*row) if row else None
 
+    def list_owned(self, owner: str, limit: int) -> list[ImageRecord]:
+        query = (
+            select(*_RECORD_COLUMNS)
+            .where(images.c.owner == owner)
+            .order_by(images.c.created.desc(), images.c.id.desc())
+            .limit(limit)
+        )
+        with self._engine.begin() as connection:
+            rows = connection.execute(query).all()
+        return [ImageRecord(*row) for row in rows]
+
 
 class ImageStore:
     def __init__(self, index: ImageIndex, blobs: BlobStore):
@@ -83,6 +96,10 @@ class ImageStore:
         if record is None or (owner is not None and record.owner != owner):
             return None
         return record
+
+    def list_owned(self, owner: str, limit: int) -> list[ImageRecord]:
+        """`owner`'s newest `limit` records, newest first (rows only: no blob is read)."""
+        return self.index.list_owned(owner, limit)
 
     def read(self, record: ImageRecord) -> bytes | None:
         return self.blobs.read(record.blob_key)

@@ -45,6 +45,8 @@ images = Table(
     Column("height", Integer, nullable=False),
     Column("format", Text, nullable=False),
     Column("created", Float64, nullable=False),
+    # One owner's images newest first (GET /v1/images) read this index, not the whole table.
+    Index("images_owner_created", "owner", "created"),
 )
 
 usage = Table(

@@ -248,6 +248,32 @@ def test_images_and_usage_are_private_to_their_key(tmp_path: Path, triton: FakeT
         assert client.get("/v1/usage", headers=auth(bob)).json()["totals"]["requests"] == 0
 
 
+def test_image_list_is_the_callers_own_newest_first(tmp_path: Path, triton: FakeTriton) -> None:
+    alice, bob = create_keys(tmp_path, "alice", "bob")
+    with make_client(tmp_path, triton) as client:
+        for seed, prompt in ((5, "first"), (9, "second")):
+            body = {"prompt": prompt, "size": "256x192", "n": 2, "seed": seed}
+            assert client.post("/v1/images/generations", json=body, headers=auth(alice)).status_code == 200
+        client.post("/v1/images/generations", json={"prompt": "bob's"}, headers=auth(bob))
+        listing = client.get("/v1/images", params={"limit": 3}, headers=auth(alice)).json()
+        assert listing["object"] == "list"
+        assert [(i["prompt"], i["seed"]) for i in listing["data"]] == [
+            ("second", 10),
+            ("second", 9),
+            ("first", 6),
+        ]
+        newest = listing["data"][0]
+        assert (newest["size"], newest["output_format"], newest["model"]) == ("256x192", "png", "tiny")
+        # The signed link serves the file without the key (an <img> cannot send one).
+        file = client.get(newest["url"])
+        assert file.status_code == 200 and file.headers["content-type"] == "image/png"
+        assert client.get(f"/images/{newest['id']}", headers=auth(alice)).content == file.content
+        assert [i["prompt"] for i in client.get("/v1/images", headers=auth(bob)).json()["data"]] == ["bob's"]
+        assert client.get("/v1/images").status_code == 401
+        refused = client.get("/v1/images", params={"limit": 0}, headers=auth(alice))
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "limit"
+
+
 def test_rate_limit_per_key(tmp_path: Path, triton: FakeTriton) -> None:
     with make_client(tmp_path, triton, rate_limit_per_minute=2) as client:
         codes = [client.post("/v1/generate-image", json={"prompt": "x"}).status_code for _ in range(3)]
