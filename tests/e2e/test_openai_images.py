@@ -55,7 +55,13 @@ def generate_b64(sdk: OpenAI, **extra) -> list[str]:
 
 def test_ready_and_models(alice: httpx.Client, triton_server: TritonServer) -> None:
     assert alice.get("/healthz").json() == {"status": "ok"}
-    assert alice.get("/readyz").json() == {"status": "ready", "triton": {triton_server.url: "ready"}}
+    # The embedded defaults: the SQLite file and the local image directory; no Redis to report.
+    assert alice.get("/readyz").json() == {
+        "status": "ready",
+        "database": "ready",
+        "blob_store": "ready",
+        "triton": {triton_server.url: "ready"},
+    }
     assert alice.get("/v1/models").json()["data"][0]["id"] == "tiny"  # the aliases follow it
 
 
