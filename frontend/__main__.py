@@ -11,8 +11,10 @@ import uvicorn
 
 from frontend.app import create_app
 from frontend.settings import Settings, is_loopback
+from frontend.storage.blobs import open_blob_store
 from frontend.storage.database import DatabaseOpenError, open_database
 from frontend.storage.keys import KeyStore
+from frontend.triton.pool import check_urls, parse_urls
 from t2i.triton_server import TritonServer, TritonStartError
 
 logger = logging.getLogger("frontend")
@@ -30,6 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in vars(args).items() if v is not None}
     settings = Settings(**overrides)
 
+    try:
+        # The URLs alone, before anything starts: a bad one is one line here, not a traceback later.
+        open_blob_store(settings)
+        if settings.triton_url is not None:
+            check_urls(parse_urls(settings.triton_url))
+    except ValueError as exc:
+        logger.error("%s", exc)
+        return 2
     try:
         db = open_database(settings.data_dir, settings.database_url)
     except DatabaseOpenError as exc:

@@ -38,6 +38,17 @@ def parse_urls(text: str) -> list[str]:
     return [url.strip() for url in text.split(",") if url.strip()]
 
 
+def check_urls(urls: list[str]) -> None:
+    """ValueError, in one line naming T2I_TRITON_URL, unless every entry is host:port or dns:///name:port."""
+    if not urls:
+        raise ValueError("T2I_TRITON_URL names no Triton server")
+    for url in urls:
+        try:
+            split_host_port(url.removeprefix(DNS_SCHEME))
+        except ValueError as exc:
+            raise ValueError(f"T2I_TRITON_URL: {exc}") from None
+
+
 def split_host_port(target: str) -> tuple[str, int]:
     host, sep, port = target.rpartition(":")
     if not sep or not port.isdigit() or not host:
@@ -62,10 +73,7 @@ class TritonPool:
         resolver: Resolver = resolve_addresses,
         resolve_interval_s: float = RESOLVE_INTERVAL_S,
     ):
-        if not urls:
-            raise ValueError("at least one Triton URL is needed")
-        for url in urls:
-            split_host_port(url.removeprefix(DNS_SCHEME))  # a malformed entry fails at start-up
+        check_urls(urls)  # a malformed entry fails at start-up
         self.targets = urls
         self.down_pause_s = down_pause_s
         self.resolver = resolver
