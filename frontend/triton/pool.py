@@ -79,14 +79,15 @@ class TritonPool:
         self.resolver = resolver
         self.resolve_interval_s = resolve_interval_s
         self.resolved_at = -float("inf")
-        self.clients: dict[str, TritonPipelineClient] = {}
-        self.order: list[str] = []  # the servers requests go to, in round-robin order
+        fixed = [url for url in urls if not url.startswith(DNS_SCHEME)]
+        # Every server with an open client: those in `order`, and those DNS dropped while a request ran
+        # on them (closed once it ends).
+        self.clients = {url: TritonPipelineClient(url) for url in fixed}
+        self.order = fixed  # the servers requests go to, in round-robin order
+        self.origin = {url: url for url in fixed}  # server url -> the T2I_TRITON_URL entry it came from
         self.down_until: dict[str, float] = {}
         self.in_use: dict[str, int] = {}
-        self.retired: set[str] = set()  # dropped by DNS while a request ran on them: closed after it
         self.next_index = 0
-        self.origin: dict[str, str] = {}
-        self._set_order([url for url in urls if not url.startswith(DNS_SCHEME)])
 
     @property
     def urls(self) -> list[str]:
@@ -106,7 +107,7 @@ class TritonPool:
         if now - self.resolved_at < self.resolve_interval_s:
             return
         self.resolved_at = now
-        origin: dict[str, str] = {}  # server url -> the entry of T2I_TRITON_URL it came from
+        origin: dict[str, str] = {}
         for target in self.targets:
             if not target.startswith(DNS_SCHEME):
                 origin.setdefault(target, target)
@@ -122,26 +123,17 @@ class TritonPool:
         self.origin = origin
         await self._apply_order(list(origin))
 
-    def _set_order(self, order: list[str]) -> None:
-        self.origin = {url: url for url in order}
-        for url in order:
-            self.clients.setdefault(url, TritonPipelineClient(url))
-        self.order = order
-
     async def _apply_order(self, order: list[str]) -> None:
         added = [url for url in order if url not in self.order]
         removed = [url for url in self.order if url not in order]
         for url in added:
-            self.retired.discard(url)
             self.clients.setdefault(url, TritonPipelineClient(url))
         if added or removed:
             logger.info("Triton servers now %s (added %s, removed %s)", order, added, removed)
         self.order = order
         for url in removed:
             self.down_until.pop(url, None)
-            if self.in_use.get(url, 0):
-                self.retired.add(url)
-            else:
+            if not self.in_use.get(url, 0):
                 await self._close(url)
 
     async def _close(self, url: str) -> None:
@@ -202,8 +194,7 @@ class TritonPool:
                 self.in_use[url] -= 1
                 if not self.in_use[url]:
                     del self.in_use[url]
-                    if url in self.retired:
-                        self.retired.discard(url)
+                    if url not in self.order:  # DNS dropped it while this request ran
                         await self._close(url)
 
     async def pick(self, tried: set[str]) -> str:
