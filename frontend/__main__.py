@@ -11,7 +11,7 @@ import uvicorn
 
 from frontend.app import create_app
 from frontend.settings import Settings, is_loopback
-from frontend.storage.blobs import open_blob_store
+from frontend.storage.blobs import blob_store_location
 from frontend.storage.database import DatabaseOpenError, open_database
 from frontend.storage.keys import KeyStore
 from frontend.triton.pool import check_urls, parse_urls
@@ -33,16 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(**overrides)
 
     try:
-        # The URLs alone, before anything starts: a bad one is one line here, not a traceback later.
-        open_blob_store(settings)
+        # Every URL setting before anything starts: a bad one is one line here, not a traceback later.
+        blob_store_location(settings)
         if settings.triton_url is not None:
             check_urls(parse_urls(settings.triton_url))
-    except ValueError as exc:
-        logger.error("%s", exc)
-        return 2
-    try:
         db = open_database(settings.data_dir, settings.database_url)
-    except DatabaseOpenError as exc:
+    except (ValueError, DatabaseOpenError) as exc:
         logger.error("%s", exc)
         return 2
     has_keys = KeyStore(db).has_keys()

@@ -88,12 +88,20 @@ def _check_s3_endpoint_url(url: str | None) -> None:
         )
 
 
+def blob_store_location(settings: Settings) -> Path | S3Location:
+    """Where T2I_BLOB_STORE_URL (and, for S3, T2I_S3_ENDPOINT_URL) says image bytes go; BlobStoreURLError
+    for a setting that cannot be used. Touches nothing: start-up checks the settings with it."""
+    location = parse_blob_store_url(settings.blob_store_url, settings.data_dir / "images")
+    if isinstance(location, S3Location):
+        _check_s3_endpoint_url(settings.s3_endpoint_url)
+    return location
+
+
 def open_blob_store(settings: Settings) -> BlobStore:
     """The store T2I_BLOB_STORE_URL names. Opening checks the URL only; `ready()` reaches the store."""
-    location = parse_blob_store_url(settings.blob_store_url, settings.data_dir / "images")
+    location = blob_store_location(settings)
     if isinstance(location, Path):
         return FileBlobStore(location)
-    _check_s3_endpoint_url(settings.s3_endpoint_url)
     return S3BlobStore(location, s3_client(settings.s3_endpoint_url))
 
 
