@@ -16,7 +16,7 @@ import httpx
 
 from testbed.process import free_port
 
-__all__ = ["free_port", "frontend_process", "poll_until_ok", "wait_healthy"]
+__all__ = ["create_key", "free_port", "frontend_process", "keys_cli", "poll_until_ok", "wait_healthy"]
 
 
 def poll_until_ok(url: str, timeout: float, process: subprocess.Popen | None = None) -> bool:
@@ -74,3 +74,19 @@ def frontend_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def keys_cli(settings: dict[str, str], *args: str) -> str:
+    """`python -m frontend.keys ARGS` with `settings` over this environment; its standard output."""
+    return subprocess.run(
+        [sys.executable, "-m", "frontend.keys", *args],
+        env=dict(os.environ, **settings),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def create_key(settings: dict[str, str], name: str) -> str:
+    """A new key through the documented CLI, which prints the secret once, on its last line."""
+    return keys_cli(settings, "create", "--name", name).strip().splitlines()[-1]

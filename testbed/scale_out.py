@@ -9,7 +9,6 @@ import argparse
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -18,19 +17,8 @@ from pathlib import Path
 
 from frontend.settings import PROJECT_ROOT
 from t2i.triton_server import TritonServer
-from testbed.frontend import free_port, frontend_process
+from testbed.frontend import create_key, free_port, frontend_process
 from testbed.services import postgres_server, redis_server, s3_server
-
-
-def create_key(env: dict[str, str], name: str) -> str:
-    output = subprocess.run(
-        [sys.executable, "-m", "frontend.keys", "create", "--name", name],
-        env=dict(os.environ, **env),
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return output.strip().splitlines()[-1]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,6 @@ frontends as their own processes (one per configuration), started once and stopp
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from t2i.triton_server import TritonServer
-from testbed.frontend import free_port, frontend_process
+from testbed.frontend import create_key, free_port, frontend_process
 
 URL_SECRET = "e2e-url-secret-" + "x" * 32
 # The pipeline model raises inside on this prompt (T2I_FAULT_INJECTION_PROMPT), to test real failures.
@@ -47,18 +46,6 @@ class Frontend:
 
     def headers(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[key]}"}
-
-
-def create_key(env: dict[str, str], name: str) -> str:
-    """Through the documented CLI, which prints the secret once, on its last line."""
-    output = subprocess.run(
-        [sys.executable, "-m", "frontend.keys", "create", "--name", name],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return output.strip().splitlines()[-1]
 
 
 @contextmanager

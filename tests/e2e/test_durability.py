@@ -18,8 +18,7 @@ import pytest
 from PIL import Image
 
 from t2i.triton_server import TritonServer
-from testbed.frontend import frontend_process, wait_healthy
-from tests.e2e.conftest import create_key, free_port
+from testbed.frontend import create_key, free_port, frontend_process, wait_healthy
 
 pytestmark = pytest.mark.e2e
 

@@ -6,11 +6,8 @@ reports every dependency; killing a replica or a Triton loses no answered image.
 from __future__ import annotations
 
 import base64
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,9 +19,9 @@ import pytest
 from openai import OpenAI
 
 from t2i.triton_server import TritonServer
-from testbed.frontend import free_port, frontend_process
+from testbed.frontend import create_key, free_port, frontend_process, keys_cli
 from testbed.services import postgres_server, redis_server, s3_server
-from tests.e2e.conftest import URL_SECRET, create_key
+from tests.e2e.conftest import URL_SECRET
 
 pytestmark = pytest.mark.e2e
 RATE_LIMIT = 6  # generation requests per key per minute, shared by the replicas
@@ -39,16 +36,10 @@ class Deployment:
     work_dir: Path
 
     def key(self, name: str) -> str:
-        return create_key(dict(os.environ, **self.env), name)
+        return create_key(self.env, name)
 
     def keys_cli(self, *args: str) -> str:
-        return subprocess.run(
-            [sys.executable, "-m", "frontend.keys", *args],
-            env=dict(os.environ, **self.env),
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+        return keys_cli(self.env, *args)
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +69,7 @@ def deployment(
             }
             # The first key is made before any replica starts: a replica refuses open mode only on
             # non-loopback addresses, and these tests want keys required, as in a real deployment.
-            env_for_cli = dict(os.environ, **env)
-            create_key(env_for_cli, "admin")
+            create_key(env, "admin")
             ports = [free_port(), free_port()]
             with (
                 frontend_process(env["T2I_TRITON_URL"], ports[0], work_dir / "replica-a", env),
