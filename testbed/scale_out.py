@@ -16,9 +16,9 @@ from contextlib import ExitStack, suppress
 from pathlib import Path
 
 from frontend.settings import PROJECT_ROOT
-from t2i.triton_server import TritonServer
-from testbed.frontend import create_key, free_port, frontend_process
-from testbed.services import postgres_server, redis_server, s3_server
+from testbed.frontend import create_key, frontend_process
+from testbed.services import shared_state
+from testbed.triton import triton_on_a_copy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,28 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, work_dir, ignore_errors=True)
         print("starting PostgreSQL, Redis and SeaweedFS ...", flush=True)
-        database = stack.enter_context(postgres_server(work_dir / "services"))
-        redis = stack.enter_context(redis_server(work_dir / "services"))
-        s3 = stack.enter_context(s3_server(work_dir / "services"))
+        env = stack.enter_context(shared_state(work_dir / "services"))
         tritons = []
         for name in ("triton-a", "triton-b"):
-            # Each server gets a copy: the Python backend writes beside its models.
-            repository = shutil.copytree(args.model_repository, work_dir / name / "model_repository")
-            server = TritonServer(
-                repository, free_port(), work_dir=work_dir / name, log_file=work_dir / f"{name}.log"
-            )
-            print(f"starting {name} (log: {server.log_file}) ...", flush=True)
-            server.start()
-            stack.callback(server.stop)
-            server.wait_ready()
-            tritons.append(server)
-        env = {
-            **database.env(),
-            **redis.env(),
-            **s3.env(prefix="images"),
-            "T2I_TRITON_URL": ",".join(server.url for server in tritons),
-            "T2I_URL_SECRET": os.urandom(24).hex(),
-        }
+            print(f"starting {name} (log: {work_dir / name / 'triton.log'}) ...", flush=True)
+            tritons.append(stack.enter_context(triton_on_a_copy(args.model_repository, work_dir / name)))
+        env["T2I_TRITON_URL"] = ",".join(server.url for server in tritons)
+        env["T2I_URL_SECRET"] = os.urandom(24).hex()
         key = create_key(env, "scale-out-demo")
         for index, port in enumerate(args.ports):
             replica_dir = work_dir / f"replica-{'ab'[index]}"

@@ -7,9 +7,12 @@ T2I_ / AWS_ settings), and stops it after (a clean shutdown signal, a bounded wa
 whole process group). A server that exits early or is not ready in time raises `ServiceStartError` with
 its log's tail.
 
-    with postgres_server(tmp / "pg") as db, redis_server(tmp / "redis") as cache, s3_server(tmp / "s3") as s3:
-        env = db.env() | cache.env() | s3.env(prefix="images")
+`shared_state` starts all three and yields the settings that frontend replicas share to use them.
 """
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from testbed.postgres import PostgresServer, postgres_server
 from testbed.process import ServiceStartError, free_port, port_is_open
@@ -17,6 +20,7 @@ from testbed.redis_store import RedisServer, redis_server
 from testbed.s3_store import S3Server, s3_server
 
 __all__ = [
+    "shared_state",
     "PostgresServer",
     "RedisServer",
     "S3Server",
@@ -27,3 +31,11 @@ __all__ = [
     "redis_server",
     "s3_server",
 ]
+
+
+@contextmanager
+def shared_state(work_dir: Path) -> Iterator[dict[str, str]]:
+    """PostgreSQL, Redis and an S3 store at once; yields T2I_DATABASE_URL, T2I_REDIS_URL, the blob store
+    settings (objects under `images/`) and the AWS credentials, as environment variables."""
+    with postgres_server(work_dir) as database, redis_server(work_dir) as redis, s3_server(work_dir) as s3:
+        yield {**database.env(), **redis.env(), **s3.env(prefix="images")}

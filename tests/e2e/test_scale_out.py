@@ -6,7 +6,6 @@ reports every dependency; killing a replica or a Triton loses no answered image.
 from __future__ import annotations
 
 import base64
-import shutil
 import signal
 import threading
 from collections.abc import Iterator
@@ -20,7 +19,8 @@ from openai import OpenAI
 
 from t2i.triton_server import TritonServer
 from testbed.frontend import create_key, free_port, frontend_process, keys_cli
-from testbed.services import postgres_server, redis_server, s3_server
+from testbed.services import shared_state
+from testbed.triton import triton_on_a_copy
 from tests.e2e.conftest import URL_SECRET
 
 pytestmark = pytest.mark.e2e
@@ -48,38 +48,26 @@ def deployment(
 ) -> Iterator[Deployment]:
     work_dir = tmp_path_factory.mktemp("scale_out")
     with (
-        postgres_server(work_dir / "services") as database,
-        redis_server(work_dir / "services") as redis,
-        s3_server(work_dir / "services") as s3,
+        shared_state(work_dir / "services") as shared,
+        triton_on_a_copy(tiny_repository, work_dir / "triton") as second,
     ):
-        repository = shutil.copytree(tiny_repository, work_dir / "model_repository")
-        second = TritonServer(
-            repository, free_port(), work_dir=work_dir / "triton", log_file=work_dir / "triton.log"
-        )
-        second.start()
-        try:
-            second.wait_ready()
-            env = {
-                **database.env(),
-                **redis.env(),
-                **s3.env(prefix="images"),
-                "T2I_TRITON_URL": f"{triton_server.url},{second.url}",
-                "T2I_URL_SECRET": URL_SECRET,
-                "T2I_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
-            }
-            # The first key is made before any replica starts: a replica refuses open mode only on
-            # non-loopback addresses, and these tests want keys required, as in a real deployment.
-            create_key(env, "admin")
-            ports = [free_port(), free_port()]
-            with (
-                frontend_process(env["T2I_TRITON_URL"], ports[0], work_dir / "replica-a", env),
-                frontend_process(env["T2I_TRITON_URL"], ports[1], work_dir / "replica-b", env),
-            ):
-                yield Deployment(
-                    env, [f"http://127.0.0.1:{port}" for port in ports], [triton_server, second], work_dir
-                )
-        finally:
-            second.stop()
+        env = {
+            **shared,
+            "T2I_TRITON_URL": f"{triton_server.url},{second.url}",
+            "T2I_URL_SECRET": URL_SECRET,
+            "T2I_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
+        }
+        # The first key is made before any replica starts: a replica refuses open mode only on
+        # non-loopback addresses, and these tests want keys required, as in a real deployment.
+        create_key(env, "admin")
+        ports = [free_port(), free_port()]
+        with (
+            frontend_process(env["T2I_TRITON_URL"], ports[0], work_dir / "replica-a", env),
+            frontend_process(env["T2I_TRITON_URL"], ports[1], work_dir / "replica-b", env),
+        ):
+            yield Deployment(
+                env, [f"http://127.0.0.1:{port}" for port in ports], [triton_server, second], work_dir
+            )
 
 
 def client_for(base_url: str, key: str) -> httpx.Client:

@@ -4,7 +4,6 @@ again."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -13,7 +12,8 @@ import pytest
 import tritonclient.grpc as grpcclient
 
 from t2i.triton_server import TritonServer
-from tests.e2e.conftest import free_port, running_frontend
+from testbed.triton import triton_on_a_copy
+from tests.e2e.conftest import running_frontend
 
 pytestmark = pytest.mark.e2e
 QUICK = {"prompt": "a red circle", "size": "256x256", "steps": 1, "response_format": "b64_json"}
@@ -39,13 +39,8 @@ def wait_for_readyz(client: httpx.Client, expected: dict[str, str], attempts: in
 def test_requests_spread_over_servers_and_survive_one_going_away(
     triton_server: TritonServer, tiny_repository: Path, tmp_path: Path
 ) -> None:
-    repository = shutil.copytree(tiny_repository, tmp_path / "model_repository")
-    port = free_port()
-    second = TritonServer(repository, port, work_dir=tmp_path / "triton", log_file=tmp_path / "triton.log")
-    second.start()
-    second.wait_ready()
-    urls = f"{triton_server.url},{second.url}"
-    try:
+    with triton_on_a_copy(tiny_repository, tmp_path / "triton") as second:
+        urls = f"{triton_server.url},{second.url}"
         with (
             running_frontend(urls, tmp_path / "data", {"T2I_RATE_LIMIT_PER_MINUTE": "0"}) as frontend,
             httpx.Client(base_url=frontend.url, timeout=60) as client,
@@ -67,5 +62,3 @@ def test_requests_spread_over_servers_and_survive_one_going_away(
             for _ in range(2):
                 assert client.post("/v1/images/generations", json=QUICK).status_code == 200
             assert pipeline_requests(second.url) > back
-    finally:
-        second.stop()
