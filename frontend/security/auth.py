@@ -31,19 +31,21 @@ def get_rate_limiter(request: Request) -> RateLimiter:
 
 
 def authenticate(request: Request, keys: Annotated[KeyStore, Depends(get_keys)]) -> Caller:
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    presented = scheme.lower() in SCHEMES and bool(secret.strip())
+    # A key that authenticates proves keys exist: one database query for the usual request.
+    key = keys.authenticate(secret.strip()) if presented else None
+    if key is not None:
+        return Caller(key.id, key.name)
     # Open mode is decided per request, so the first key created locks the server without a restart.
     if not keys.has_keys():
         settings: Settings = request.app.state.settings
         if is_loopback(settings.host):
             return Caller(ANONYMOUS)
         raise InvalidAPIKey("no API keys are configured on this server, and it is not bound to loopback")
-    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() not in SCHEMES or not secret.strip():
+    if not presented:
         raise InvalidAPIKey("missing API key: send 'Authorization: Bearer <key>'")
-    key = keys.authenticate(secret.strip())
-    if key is None:
-        raise InvalidAPIKey("invalid or revoked API key")
-    return Caller(key.id, key.name)
+    raise InvalidAPIKey("invalid or revoked API key")
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]
