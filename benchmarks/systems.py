@@ -5,6 +5,7 @@ gRPC, and this project through the REST frontend."""
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -114,7 +115,16 @@ class TritonGrpc:
     name = "Triton gRPC"
 
     def __init__(self, url: str):
-        self.client = grpcclient.InferenceServerClient(url)
+        self.url = url
+        # One client per thread: a tritonclient gRPC client holds one stream at a time, and the pipeline
+        # model is called over a stream, so threads sharing a client would refuse each other's requests.
+        self.local = threading.local()
+
+    @property
+    def client(self) -> grpcclient.InferenceServerClient:
+        if not hasattr(self.local, "client"):
+            self.local.client = grpcclient.InferenceServerClient(self.url)
+        return self.local.client
 
     def run(self, workload: Workload) -> None:
         self.generate(internal_request(workload))
