@@ -1,10 +1,11 @@
 """Read back what a `shapes` image shows, from its pixels alone: background colour, shape colour, which shape,
-and where it sits. The prompt-following evaluation compares this reading with what the prompt asked for.
+and where it sits; for a picture of two shapes, each of them. The prompt-following evaluation compares this
+reading with what the prompt asked for.
 
 - Background: the most common named colour along the image border (shapes keep a margin from it).
 - Shape region: the largest connected region of pixels far from the background's colour (specks elsewhere
-  are ignored); its colour is the most common named colour of its inner pixels (one pixel in from the edge,
-  where anti-aliasing and VAE blur mix the two colours).
+  are ignored), or for two shapes the two largest; its colour is the most common named colour of its inner
+  pixels (one pixel in from the edge, where anti-aliasing and VAE blur mix the two colours).
 - Shape: the template (circle, square, triangle, star) whose outline, fitted to the region's bounding box,
   overlaps the region best (intersection over union).
 - Position: the centre of the best template (where the dataset put the shape's centre), compared with the
@@ -63,11 +64,13 @@ def erode(mask: np.ndarray) -> np.ndarray:
     return inner
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 8-connected region of `mask`: the shape, without specks the VAE left elsewhere."""
+def largest_components(mask: np.ndarray, count: int) -> list[np.ndarray]:
+    """The `count` largest 8-connected regions of `mask`, largest first: the shapes, without specks the VAE
+    left elsewhere. Fewer when `mask` has fewer regions."""
     labels = np.zeros(mask.shape, dtype=np.int32)
     height, width = mask.shape
-    best_label, best_size, label = 0, 0, 0
+    sizes: dict[int, int] = {}
+    label = 0
     for start in zip(*np.nonzero(mask), strict=True):
         if labels[start]:
             continue
@@ -82,9 +85,9 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
                     if 0 <= ny < height and 0 <= nx < width and mask[ny, nx] and not labels[ny, nx]:
                         labels[ny, nx] = label
                         queue.append((ny, nx))
-        if size > best_size:
-            best_label, best_size = label, size
-    return labels == best_label
+        sizes[label] = size
+    largest = sorted(sizes, key=lambda k: -sizes[k])[:count]
+    return [labels == k for k in largest]
 
 
 def template_mask(
@@ -129,8 +132,9 @@ def position_name(centre: tuple[float, float], side: int) -> str:
     return next(name for name, where in POSITIONS.items() if where == cell)
 
 
-def read_image(image: np.ndarray) -> Reading:
-    """What `image` (uint8 [H, W, 3], square; resized to 128 if it is not) shows."""
+def read_shapes(image: np.ndarray, count: int) -> list[Reading]:
+    """The `count` largest shapes `image` (uint8 [H, W, 3], square; resized to 128 if it is not) shows,
+    largest first, each with the background; a shape not found reads as colour, shape and position None."""
     if image.shape[0] != 128 or image.shape[1] != 128:
         image = np.asarray(Image.fromarray(image).resize((128, 128), Image.Resampling.BILINEAR))
     pixels = image.astype(np.float32)
@@ -149,11 +153,17 @@ def read_image(image: np.ndarray) -> Reading:
     nearest_other = float(np.sqrt(((others - PALETTE[index]) ** 2).sum(-1)).min())
     threshold = min(FOREGROUND_DISTANCE, NEIGHBOUR_FRACTION * nearest_other)
     mask = np.sqrt(((pixels - background_rgb) ** 2).sum(axis=-1)) > threshold
-    if mask.any():
-        mask = largest_component(mask)
-    if mask.sum() < MIN_SHAPE_PIXELS:
-        return Reading(background, None, None, None)
-    inner = erode(mask)
-    colour = most_common_colour(pixels[inner if inner.sum() >= MIN_SHAPE_PIXELS // 2 else mask])
-    shape, iou, centre = classify_shape(mask)
-    return Reading(background, colour, shape, position_name(centre, mask.shape[0]), iou)
+    readings = []
+    for region in largest_components(mask, count):
+        if region.sum() < MIN_SHAPE_PIXELS:
+            break
+        inner = erode(region)
+        colour = most_common_colour(pixels[inner if inner.sum() >= MIN_SHAPE_PIXELS // 2 else region])
+        shape, iou, centre = classify_shape(region)
+        readings.append(Reading(background, colour, shape, position_name(centre, region.shape[0]), iou))
+    return readings + [Reading(background, None, None, None)] * (count - len(readings))
+
+
+def read_image(image: np.ndarray) -> Reading:
+    """What `image` shows: its background and its largest shape."""
+    return read_shapes(image, 1)[0]

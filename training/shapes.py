@@ -1,8 +1,11 @@
-"""The `shapes` dataset: one flat-coloured shape on a flat background, with a caption that says what is there.
+"""The `shapes` dataset: one or two flat-coloured shapes on a flat background, with a caption that says what
+is there.
 
-Every image is fully described by its `Layout` (shape, colour, background, size, position), and its caption
-names all of it except that a medium size and the centre position go unsaid, so "a red circle on a blue
-background" means a medium red circle in the middle. Generation is deterministic given the seed.
+A one-shape image is fully described by its `Layout` (shape, colour, background, size, position), and its
+caption names all of it except that a medium size and the centre position go unsaid, so "a red circle on a
+blue background" means a medium red circle in the middle. A two-shape image is a `Pair` of medium layouts on
+one background, each at its own stated position, far enough apart never to touch: "a red circle on the left
+and a blue square on the right on a white background". Generation is deterministic given the seed.
 
 Some (shape, colour, background) triples are held out of training altogether; the prompt-following
 evaluation asks for them to see whether the model composes what it learned rather than recalling pictures.
@@ -47,6 +50,15 @@ POSITIONS: dict[str, tuple[int, int]] = {
     "in the bottom right corner": (1, 1),
 }
 
+# Ordered position pairs for two shapes: two cells apart in a column or a row, so that two medium shapes
+# (with their jitter) never overlap or touch, and the centre, which goes unsaid, is never one of them.
+PAIR_POSITIONS: tuple[tuple[str, str], ...] = tuple(
+    (first, second)
+    for first, (c1, r1) in POSITIONS.items()
+    for second, (c2, r2) in POSITIONS.items()
+    if first and second and (abs(c1 - c2) == 2 or abs(r1 - r2) == 2)
+)
+
 # (shape, colour, background) triples never shown in training; each shape and colour appears in some.
 HELD_OUT: tuple[tuple[str, str, str], ...] = (
     ("circle", "yellow", "purple"),
@@ -84,6 +96,10 @@ class Layout:
     def triple(self) -> tuple[str, str, str]:
         return (self.shape, self.colour, self.background)
 
+    @property
+    def shapes(self) -> tuple[Layout, ...]:
+        return (self,)
+
     def caption(self, with_background: bool = True) -> str:
         words = ["a"]
         if self.size != "medium":
@@ -104,6 +120,31 @@ class Layout:
         x = 0.5 + column * reach + self.jitter_x
         y = 0.5 + row * reach + self.jitter_y
         return x * side, y * side, radius * side
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two shapes on one background (`first.background`), each at its own position (a `PAIR_POSITIONS`)."""
+
+    first: Layout
+    second: Layout
+
+    @property
+    def background(self) -> str:
+        return self.first.background
+
+    @property
+    def shapes(self) -> tuple[Layout, ...]:
+        return (self.first, self.second)
+
+    def caption(self, with_background: bool = True) -> str:
+        words = [self.first.caption(with_background=False), "and", self.second.caption(with_background=False)]
+        if with_background:
+            words += ["on", "a", self.background, "background"]
+        return " ".join(words)
+
+
+Picture = Layout | Pair
 
 
 def shape_polygon(shape: str, x: float, y: float, radius: float) -> list[tuple[float, float]] | None:
@@ -143,11 +184,12 @@ def draw_shape(image: Image.Image, layout: Layout, fill: tuple[int, int, int] | 
         draw.polygon(polygon, fill=fill)
 
 
-def render(layout: Layout, side: int = 128) -> np.ndarray:
-    """The image of `layout` as uint8 [side, side, 3], anti-aliased."""
+def render(picture: Picture, side: int = 128) -> np.ndarray:
+    """The image of `picture` as uint8 [side, side, 3], anti-aliased."""
     big = side * SUPERSAMPLE
-    image = Image.new("RGB", (big, big), COLOURS[layout.background])
-    draw_shape(image, layout, COLOURS[layout.colour])
+    image = Image.new("RGB", (big, big), COLOURS[picture.background])
+    for layout in picture.shapes:
+        draw_shape(image, layout, COLOURS[layout.colour])
     return np.asarray(image.resize((side, side), Image.Resampling.BOX))
 
 
@@ -167,24 +209,67 @@ def training_triples() -> list[tuple[str, str, str]]:
     return [t for t in all_triples() if t not in held_out]
 
 
-def random_layout(rng: np.random.Generator, triples: list[tuple[str, str, str]]) -> Layout:
-    shape, colour, background = triples[rng.integers(len(triples))]
-    sizes, positions = list(SIZES), list(POSITIONS)
+# Pairs are drawn a little smaller and steadier than single shapes: two stars stacked in a column would
+# otherwise touch, and the reader (and a viewer) would see one blob.
+PAIR_SCALE = (0.8, 0.95)
+PAIR_JITTER = 0.01
+
+
+def jittered(
+    rng: np.random.Generator,
+    triple: tuple[str, str, str],
+    size: str,
+    position: str,
+    offset: float = 0.025,
+    scale: tuple[float, float] = (0.9, 1.1),
+) -> Layout:
     return Layout(
-        shape,
-        colour,
-        background,
-        size=sizes[rng.integers(len(sizes))],
-        position=positions[rng.integers(len(positions))],
-        jitter_x=float(rng.uniform(-0.025, 0.025)),
-        jitter_y=float(rng.uniform(-0.025, 0.025)),
-        jitter_scale=float(rng.uniform(0.9, 1.1)),
+        *triple,
+        size=size,
+        position=position,
+        jitter_x=float(rng.uniform(-offset, offset)),
+        jitter_y=float(rng.uniform(-offset, offset)),
+        jitter_scale=float(rng.uniform(*scale)),
     )
 
 
-def training_layouts(count: int, seed: int) -> Iterator[Layout]:
-    """`count` layouts drawn uniformly from the training triples, sizes and positions."""
+def random_layout(rng: np.random.Generator, triples: list[tuple[str, str, str]]) -> Layout:
+    triple = triples[rng.integers(len(triples))]
+    sizes, positions = list(SIZES), list(POSITIONS)
+    return jittered(rng, triple, sizes[rng.integers(len(sizes))], positions[rng.integers(len(positions))])
+
+
+def random_pair(rng: np.random.Generator, triples: list[tuple[str, str, str]]) -> Pair:
+    """Two medium shapes of different colours on one background, both (shape, colour, background) triples
+    among `triples`, at a `PAIR_POSITIONS` pair."""
+    first = triples[rng.integers(len(triples))]
+    partners = [t for t in triples if t[2] == first[2] and t[1] != first[1]]
+    second = partners[rng.integers(len(partners))]
+    where = PAIR_POSITIONS[rng.integers(len(PAIR_POSITIONS))]
+    return Pair(
+        *(
+            jittered(rng, t, "medium", w, PAIR_JITTER, PAIR_SCALE)
+            for t, w in zip((first, second), where, strict=True)
+        )
+    )
+
+
+def steady_pair(first: tuple[str, str, str], second: tuple[str, str, str], where: tuple[str, str]) -> Pair:
+    """A pair without jitter, at the middle of the pairs' size range: what the evaluation asks for."""
+    scale = sum(PAIR_SCALE) / 2
+    return Pair(
+        *(Layout(*t, position=w, jitter_scale=scale) for t, w in zip((first, second), where, strict=True))
+    )
+
+
+def training_layouts(count: int, seed: int, pair_fraction: float = 0.0) -> Iterator[Picture]:
+    """`count` pictures from the training triples: a `pair_fraction` of them pairs, the others single shapes
+    drawn uniformly over sizes and positions."""
     rng = np.random.default_rng(seed)
     triples = training_triples()
     for _ in range(count):
-        yield random_layout(rng, triples)
+        # No draw for the choice when there are no pairs: the one-shape dataset stays as it always was.
+        if pair_fraction and rng.random() < pair_fraction:
+            yield random_pair(rng, triples)
+        else:
+            yield random_layout(rng, triples)

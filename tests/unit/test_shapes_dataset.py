@@ -6,14 +6,18 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from benchmarks.image_reading import read_image
+from benchmarks.image_reading import read_image, read_shapes
 from training.shapes import (
     COLOURS,
     HELD_OUT,
+    PAIR_POSITIONS,
+    POSITIONS,
     SHAPES,
     Layout,
+    Pair,
     all_triples,
     random_layout,
+    random_pair,
     render,
     shape_mask,
     training_layouts,
@@ -27,8 +31,50 @@ def test_captions_name_everything_but_the_defaults() -> None:
     assert layout.caption(with_background=False) == "a small yellow star in the top left corner"
 
 
+def test_pair_captions_give_each_shape_its_own_colour_and_position() -> None:
+    pair = Pair(
+        Layout("circle", "red", "white", position="on the left"),
+        Layout("square", "blue", "white", position="on the right"),
+    )
+    assert pair.caption() == "a red circle on the left and a blue square on the right on a white background"
+    assert pair.caption(with_background=False) == "a red circle on the left and a blue square on the right"
+    assert pair.background == "white" and pair.shapes == (pair.first, pair.second)
+
+
+def test_pair_positions_are_apart_and_never_the_unsaid_centre() -> None:
+    assert ("on the left", "on the right") in PAIR_POSITIONS and (
+        "on the right",
+        "on the left",
+    ) in PAIR_POSITIONS
+    assert ("on the left", "at the top") not in PAIR_POSITIONS  # neighbours: two shapes would touch
+    for first, second in PAIR_POSITIONS:
+        (c1, r1), (c2, r2) = POSITIONS[first], POSITIONS[second]
+        assert first and second and max(abs(c1 - c2), abs(r1 - r2)) == 2
+
+
+def test_training_pairs_keep_held_out_triples_out_and_their_shapes_apart() -> None:
+    pictures = list(training_layouts(2000, seed=0, pair_fraction=0.4))
+    pairs = [p for p in pictures if isinstance(p, Pair)]
+    assert 700 < len(pairs) < 900
+    for pair in pairs:
+        first, second = pair.shapes
+        assert (
+            first.background == second.background and len({first.colour, second.colour, pair.background}) == 3
+        )
+        assert not {first.triple, second.triple} & set(HELD_OUT)
+        assert (first.position, second.position) in PAIR_POSITIONS and first.size == second.size == "medium"
+    for pair in pairs[:200]:
+        # Two pixels of background between them at least: they never touch, even as two stacked stars.
+        one, other = (shape_mask(layout, 128) for layout in pair.shapes)
+        grown = one.copy()
+        for axis in (0, 1):
+            for shift in (-2, -1, 1, 2):
+                grown |= np.roll(one, shift, axis)
+        assert not (grown & other).any(), pair
+
+
 def test_held_out_triples_never_reach_training() -> None:
-    layouts = list(training_layouts(3000, seed=0))
+    layouts = [p for p in training_layouts(3000, seed=0) if isinstance(p, Layout)]
     triples = {layout.triple for layout in layouts}
     assert not triples & set(HELD_OUT)
     assert {layout.shape for layout in layouts} == set(SHAPES)
@@ -49,6 +95,7 @@ def test_generation_is_deterministic_given_the_seed() -> None:
 
 def test_render_draws_the_shape_in_its_colour_inside_the_image() -> None:
     for layout in training_layouts(50, seed=1):
+        assert isinstance(layout, Layout)
         image = render(layout)
         assert image.shape == (128, 128, 3) and image.dtype == np.uint8
         mask = shape_mask(layout, 128)
@@ -71,6 +118,19 @@ def test_reader_reads_every_render_correctly() -> None:
             layout.shape,
             layout.position,
         ), layout
+
+
+def test_reader_reads_both_shapes_of_every_pair_render() -> None:
+    rng = np.random.default_rng(12)
+    for _ in range(200):
+        pair = random_pair(rng, all_triples())
+        readings = read_shapes(render(pair), 2)
+        assert {(r.background, r.colour, r.shape, r.position) for r in readings} == {
+            (pair.background, s.colour, s.shape, s.position) for s in pair.shapes
+        }, pair
+    # One shape asked for two: the second reads as not found.
+    readings = read_shapes(render(Layout("star", "red", "blue")), 2)
+    assert readings[0].shape == "star" and readings[1].colour is None and readings[1].shape is None
 
 
 def test_reader_reads_resized_images_and_reports_a_missing_shape() -> None:
