@@ -51,6 +51,7 @@ from training.shapes import (
     SIZES,
     Layout,
     Picture,
+    partners,
     render,
     steady_pair,
     training_triples,
@@ -126,8 +127,8 @@ def evaluation_set(quick: bool = False) -> list[Case]:
             cases += [Case("seen", layout, seed) for seed in SEEDS]
     for index in range(PAIRS // 3 if quick else PAIRS):
         first = HELD_OUT[index // 2 % len(HELD_OUT)] if index % 2 == 0 else seen[rng.integers(len(seen))]
-        partners = [t for t in seen if t[2] == first[2] and t[1] != first[1]]
-        second = partners[rng.integers(len(partners))]
+        candidates = partners(first, seen)
+        second = candidates[rng.integers(len(candidates))]
         pair = steady_pair(first, second, PAIR_POSITIONS[rng.integers(len(PAIR_POSITIONS))])
         cases += [Case("pairs", pair, seed) for seed in SEEDS]
     return cases

@@ -239,12 +239,17 @@ def random_layout(rng: np.random.Generator, triples: list[tuple[str, str, str]])
     return jittered(rng, triple, sizes[rng.integers(len(sizes))], positions[rng.integers(len(positions))])
 
 
+def partners(first: tuple[str, str, str], triples: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The triples that can share a picture with `first`: the same background, another colour."""
+    return [t for t in triples if t[2] == first[2] and t[1] != first[1]]
+
+
 def random_pair(rng: np.random.Generator, triples: list[tuple[str, str, str]]) -> Pair:
     """Two medium shapes of different colours on one background, both (shape, colour, background) triples
     among `triples`, at a `PAIR_POSITIONS` pair."""
     first = triples[rng.integers(len(triples))]
-    partners = [t for t in triples if t[2] == first[2] and t[1] != first[1]]
-    second = partners[rng.integers(len(partners))]
+    candidates = partners(first, triples)
+    second = candidates[rng.integers(len(candidates))]
     where = PAIR_POSITIONS[rng.integers(len(PAIR_POSITIONS))]
     return Pair(
         *(
