@@ -29,6 +29,15 @@ SD_SCHEDULER_CONFIG: dict[str, Any] = {
     "clip_sample": False,
     "prediction_type": "epsilon",
 }
+# A zero-terminal-SNR v-prediction checkpoint's scheduler (Lin et al. 2024): the last training step is pure
+# noise, so the picture's layout comes from the prompt rather than from what the noise leaks; trailing
+# timesteps make sampling start there. The `shapes` model is trained on it.
+SD_ZERO_SNR_SCHEDULER_CONFIG: dict[str, Any] = SD_SCHEDULER_CONFIG | {
+    "_class_name": "EulerDiscreteScheduler",
+    "prediction_type": "v_prediction",
+    "rescale_betas_zero_snr": True,
+    "timestep_spacing": "trailing",
+}
 # SDXL base 1.0's scheduler config.
 SDXL_SCHEDULER_CONFIG: dict[str, Any] = {
     "_class_name": "EulerDiscreteScheduler",

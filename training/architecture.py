@@ -11,9 +11,14 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from export.clip_vocab import VOCAB_SIZE
+from export.presets import SD_SCHEDULER_CONFIG, SD_ZERO_SNR_SCHEDULER_CONFIG
 
 NATIVE_SIZE = 128
 TEXT_HIDDEN_SIZE = 64
+# Noise schedules to train on (`--schedule`), saved as the checkpoint's scheduler. "sd": epsilon prediction on
+# SD's own schedule, whose last step keeps a trace of a picture, so the noise decides where shapes go (v1).
+# "zero-snr": v-prediction with the last step pure noise, so that the prompt decides the layout.
+SCHEDULES = {"sd": SD_SCHEDULER_CONFIG, "zero-snr": SD_ZERO_SNR_SCHEDULER_CONFIG}
 
 
 def build_text_encoder() -> CLIPTextModel:

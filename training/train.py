@@ -12,16 +12,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import diffusers
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, DDPMScheduler, PNDMScheduler, StableDiffusionPipeline
+from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline
 from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from export.components import SERVING_DEFAULTS_FILENAME
-from export.presets import SD_SCHEDULER_CONFIG
 from t2i.families.base import tokenize as serving_tokenize
 from training import architecture
 from training.shapes import render, training_layouts
@@ -45,7 +45,9 @@ class TrainingConfig:
     warmup_steps: int = 200
     caption_dropout: float = 0.1  # empty captions, so classifier-free guidance has an unconditional model
     background_dropout: float = 0.15  # captions that leave the background unsaid
+    schedule: str = "sd"  # a key of architecture.SCHEDULES
     offset_noise: float = 0.1  # lets the model choose the mean colour instead of keeping the noise's
+    pair_fraction: float = 0.0  # pictures with two shapes, each at its own position
     min_snr_gamma: float = 5.0
     ema_decay: float = 0.999
     threads: int = 2
@@ -64,7 +66,7 @@ def tokenize(tokenizer: CLIPTokenizer, texts: list[str]) -> torch.Tensor:
 
 
 def make_dataset(config: TrainingConfig, tokenizer: CLIPTokenizer) -> Dataset:
-    layouts = list(training_layouts(config.images, config.seed))
+    layouts = list(training_layouts(config.images, config.seed, config.pair_fraction))
     images = np.stack([render(layout, architecture.NATIVE_SIZE) for layout in tqdm(layouts, desc="render")])
     captions = [c for layout in layouts for c in (layout.caption(), layout.caption(with_background=False))]
     ids = tokenize(tokenizer, captions).reshape(len(layouts), 2, -1)
@@ -135,9 +137,13 @@ def reconstruction_psnr(vae: AutoencoderKL, latent_mean: torch.Tensor, images: t
 
 
 def snr_weights(noise_scheduler: DDPMScheduler, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Min-SNR-gamma loss weights for epsilon prediction (Hang et al. 2023): converges much faster."""
+    """Min-SNR-gamma loss weights (Hang et al. 2023), which converge much faster. The v loss is (snr + 1)
+    times the epsilon loss, so for v-prediction min(snr, gamma) / snr becomes min(snr + 1, gamma) / (snr + 1),
+    which keeps full weight at zero SNR, the steps that decide the layout."""
     alphas_cumprod = noise_scheduler.alphas_cumprod[timesteps]
     snr = alphas_cumprod / (1 - alphas_cumprod)
+    if noise_scheduler.config.prediction_type == "v_prediction":
+        return torch.clamp(snr + 1, max=gamma) / (snr + 1)
     return torch.clamp(snr, max=gamma) / snr
 
 
@@ -159,7 +165,7 @@ def train_denoiser(
     )
     ema_unet = EMAModel(unet.parameters(), decay=config.ema_decay, use_ema_warmup=True, power=3 / 4)
     ema_text = EMAModel(text_encoder.parameters(), decay=config.ema_decay, use_ema_warmup=True, power=3 / 4)
-    noise_scheduler = DDPMScheduler.from_config(SD_SCHEDULER_CONFIG)
+    noise_scheduler = DDPMScheduler.from_config(architecture.SCHEDULES[config.schedule])
 
     progress = tqdm(range(config.unet_steps), desc="UNet + text encoder")
     for step in progress:
@@ -174,14 +180,19 @@ def train_denoiser(
         input_ids[draw > 1 - config.caption_dropout] = data.empty_ids
 
         noise = torch.randn(latents.shape, generator=generator)
-        noise += config.offset_noise * torch.randn((*latents.shape[:2], 1, 1), generator=generator)
+        if config.offset_noise:
+            noise += config.offset_noise * torch.randn((*latents.shape[:2], 1, 1), generator=generator)
         timesteps = torch.randint(
             noise_scheduler.config.num_train_timesteps, (config.unet_batch,), generator=generator
         )
         noisy = noise_scheduler.add_noise(latents, noise, timesteps)
         encoder_hidden_states = text_encoder(input_ids)[0]
         prediction = unet(noisy, timesteps, encoder_hidden_states).sample
-        per_sample = F.mse_loss(prediction, noise, reduction="none").mean(dim=(1, 2, 3))
+        if noise_scheduler.config.prediction_type == "v_prediction":
+            target = noise_scheduler.get_velocity(latents, noise, timesteps)
+        else:
+            target = noise
+        per_sample = F.mse_loss(prediction, target, reduction="none").mean(dim=(1, 2, 3))
         loss = (per_sample * snr_weights(noise_scheduler, timesteps, config.min_snr_gamma)).mean()
 
         optimizer.zero_grad(set_to_none=True)
@@ -230,6 +241,8 @@ def deterministic_torch(threads: int) -> Iterator[None]:
 
 
 def train(config: TrainingConfig, output: Path, tokenizer: CLIPTokenizer, command: str) -> None:
+    if config.schedule not in architecture.SCHEDULES:
+        raise ValueError(f"schedule must be one of {sorted(architecture.SCHEDULES)}, not {config.schedule!r}")
     with deterministic_torch(config.threads):
         _train(config, output, tokenizer, command)
 
@@ -251,7 +264,7 @@ def _train(config: TrainingConfig, output: Path, tokenizer: CLIPTokenizer, comma
     vae.register_to_config(scaling_factor=scaling_factor)
     unet, text_encoder = train_denoiser(config, data, latent_mean, latent_std, scaling_factor, generator, log)
 
-    save(output, vae, unet, text_encoder, tokenizer)
+    save(output, vae, unet, text_encoder, tokenizer, architecture.SCHEDULES[config.schedule])
     minutes = (time.time() - started) / 60
     (output / "training_log.json").write_text(
         json.dumps(
@@ -272,7 +285,12 @@ def _train(config: TrainingConfig, output: Path, tokenizer: CLIPTokenizer, comma
 
 
 def save(
-    output: Path, vae: AutoencoderKL, unet: Any, text_encoder: CLIPTextModel, tokenizer: CLIPTokenizer
+    output: Path,
+    vae: AutoencoderKL,
+    unet: Any,
+    text_encoder: CLIPTextModel,
+    tokenizer: CLIPTokenizer,
+    scheduler_config: dict[str, Any],
 ) -> None:
     """A diffusers-format folder (safetensors, FP16 to keep the repository small; export loads it as FP32),
     with the serving defaults that the prompt-following evaluation was run with."""
@@ -281,7 +299,7 @@ def save(
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         unet=unet,
-        scheduler=PNDMScheduler.from_config(SD_SCHEDULER_CONFIG),
+        scheduler=getattr(diffusers, scheduler_config["_class_name"]).from_config(scheduler_config),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,

@@ -6,17 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from export.presets import SD_SCHEDULER_CONFIG
+from export.presets import SD_SCHEDULER_CONFIG, SD_ZERO_SNR_SCHEDULER_CONFIG
 from t2i import contract
 from t2i.schedulers import make_scheduler
 
-# A zero-terminal-SNR v-prediction checkpoint's scheduler config (Lin et al. 2024).
-SCHEDULER_CONFIG = SD_SCHEDULER_CONFIG | {
-    "_class_name": "EulerDiscreteScheduler",
-    "prediction_type": "v_prediction",
-    "rescale_betas_zero_snr": True,
-    "timestep_spacing": "trailing",
-}
+SCHEDULER_CONFIG = SD_ZERO_SNR_SCHEDULER_CONFIG
 
 
 @pytest.mark.parametrize("name", contract.SCHEDULERS)

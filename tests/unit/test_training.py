@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from diffusers import DDPMScheduler
 
 from export.clip_vocab import build_clip_tokenizer
 from export.components import load_checkpoint
+from training import architecture
 from training.__main__ import parse_args
-from training.train import SERVING_DEFAULTS, TrainingConfig, train
+from training.train import SERVING_DEFAULTS, TrainingConfig, snr_weights, train
 
 TOY = TrainingConfig(
     images=8, vae_steps=2, vae_batch=2, unet_steps=3, unet_batch=4, warmup_steps=1, threads=1, seed=5
@@ -65,3 +67,22 @@ def test_command_line_flags_cover_the_whole_config() -> None:
     config, output = parse_args(["--unet-steps", "7", "--caption-dropout", "0.2", "--output", "x"])
     assert (config.unet_steps, config.caption_dropout, output) == (7, 0.2, Path("x"))
     assert parse_args([])[0] == TrainingConfig()
+
+
+def test_zero_snr_run_saves_its_schedule(tmp_path: Path, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    config = TrainingConfig(
+        **{**TOY.__dict__, "schedule": "zero-snr", "offset_noise": 0.0, "pair_fraction": 0.5}
+    )
+    train(config, tmp_path, tokenizer, "zero-snr")
+    scheduler = load_checkpoint(tmp_path).scheduler_config
+    assert scheduler["prediction_type"] == "v_prediction" and scheduler["rescale_betas_zero_snr"]
+    assert scheduler["timestep_spacing"] == "trailing"
+    with pytest.raises(ValueError, match="schedule"):
+        train(TrainingConfig(**{**TOY.__dict__, "schedule": "cosine"}), tmp_path / "x", tokenizer, "bad")
+
+
+def test_v_prediction_loss_weights_keep_the_pure_noise_steps() -> None:
+    scheduler = DDPMScheduler.from_config(architecture.SCHEDULES["zero-snr"])
+    weights = snr_weights(scheduler, torch.tensor([999, 500, 0]), gamma=5.0)
+    assert weights[0] == pytest.approx(1.0)  # zero SNR: the step that decides the layout keeps full weight
+    assert 0 < weights[2] < weights[1] <= 1.0  # nearly clean latents weigh least
