@@ -31,7 +31,7 @@ SD_SCHEDULER_CONFIG: dict[str, Any] = {
 }
 # A zero-terminal-SNR v-prediction checkpoint's scheduler (Lin et al. 2024): the last training step is pure
 # noise, so the picture's layout comes from the prompt rather than from what the noise leaks; trailing
-# timesteps make sampling start there. The `shapes` model is trained on it.
+# timesteps make sampling start there. `python -m training --schedule zero-snr` trains on it.
 SD_ZERO_SNR_SCHEDULER_CONFIG: dict[str, Any] = SD_SCHEDULER_CONFIG | {
     "_class_name": "EulerDiscreteScheduler",
     "prediction_type": "v_prediction",

@@ -36,7 +36,8 @@ def make_scheduler(name: str, base_config: dict[str, Any]) -> SchedulerMixin:
     cls, overrides = SCHEDULER_CLASSES[name]
     if base_config.get("rescale_betas_zero_snr") and "rescale_betas_zero_snr" not in _init_parameters(cls):
         # PNDM and Heun cannot rescale a schedule to zero terminal SNR themselves and would silently run
-        # the original one, which a zero-SNR checkpoint (the default `shapes` model) was not trained on.
+        # the original one, which a zero-SNR checkpoint (`python -m training --schedule zero-snr`) was not
+        # trained on.
         overrides = overrides | {"trained_betas": zero_snr_betas(base_config)}
     return cls.from_config(base_config, **overrides)
 

@@ -10,13 +10,11 @@ from export.presets import SD_SCHEDULER_CONFIG, SD_ZERO_SNR_SCHEDULER_CONFIG
 from t2i import contract
 from t2i.schedulers import make_scheduler
 
-SCHEDULER_CONFIG = SD_ZERO_SNR_SCHEDULER_CONFIG
-
 
 @pytest.mark.parametrize("name", contract.SCHEDULERS)
 def test_zero_terminal_snr_checkpoints_get_their_schedule_on_every_scheduler(name: str) -> None:
-    euler = make_scheduler("euler", SCHEDULER_CONFIG).alphas_cumprod
-    scheduler = make_scheduler(name, SCHEDULER_CONFIG)
+    euler = make_scheduler("euler", SD_ZERO_SNR_SCHEDULER_CONFIG).alphas_cumprod
+    scheduler = make_scheduler(name, SD_ZERO_SNR_SCHEDULER_CONFIG)
     assert scheduler.config.prediction_type == "v_prediction"
     assert float(scheduler.alphas_cumprod[-1]) < 1e-7  # no picture left at the last step
     assert torch.allclose(scheduler.alphas_cumprod, euler, atol=1e-6)
