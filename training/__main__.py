@@ -32,7 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m training " + shlex.join(sys.argv[1:] if argv is None else argv)
     with tempfile.TemporaryDirectory() as folder:
         tokenizer = build_clip_tokenizer(Path(folder))
-        train(config, output, tokenizer, command)
+        try:
+            train(config, output, tokenizer, command)
+        except ValueError as error:  # a bad option, found before any work: say which, no traceback
+            print(f"python -m training: error: {error}", file=sys.stderr)
+            return 2
     return 0
 
 

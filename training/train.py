@@ -16,7 +16,7 @@ import diffusers
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline
+from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 from transformers import CLIPTextModel, CLIPTokenizer
@@ -28,6 +28,7 @@ from training.shapes import render, training_layouts
 
 # Euler steps and guidance the model is served with by default (and evaluated with).
 SERVING_DEFAULTS = {"default_steps": 20, "hd_steps": 40, "default_guidance_scale": 5.0}
+TRAINING_LOG = "training_log.json"
 
 
 @dataclass
@@ -49,8 +50,16 @@ class TrainingConfig:
     offset_noise: float = 0.1  # lets the model choose the mean colour instead of keeping the noise's
     pair_fraction: float = 0.0  # pictures with two shapes, each at its own position
     min_snr_gamma: float = 5.0
+    # v-prediction only: the weight, in terms of the x0 error, that the zero-SNR step keeps (see snr_weights).
+    terminal_weight: float = 1.0
+    # Timesteps are drawn from [0, max_timestep): below the schedule's 1000 steps, training works on detail
+    # only (the high-noise steps that place the shapes are left as they are).
+    max_timestep: int = 1000
     ema_decay: float = 0.999
     threads: int = 2
+    # A shapes folder to go on training (the VAE is kept as it is; UNet and text encoder train from its
+    # weights, with a new optimiser, learning-rate schedule and EMA); empty: everything from scratch.
+    init: str = ""
 
 
 @dataclass
@@ -136,14 +145,17 @@ def reconstruction_psnr(vae: AutoencoderKL, latent_mean: torch.Tensor, images: t
     return 10 * math.log10(255.0**2 / max(mse, 1e-10))
 
 
-def snr_weights(noise_scheduler: DDPMScheduler, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Min-SNR-gamma loss weights (Hang et al. 2023), which converge much faster. The v loss is (snr + 1)
-    times the epsilon loss, so for v-prediction min(snr, gamma) / snr becomes min(snr + 1, gamma) / (snr + 1),
-    which keeps full weight at zero SNR, the steps that decide the layout."""
+def snr_weights(
+    noise_scheduler: DDPMScheduler, timesteps: torch.Tensor, gamma: float, terminal_weight: float = 1.0
+) -> torch.Tensor:
+    """Min-SNR-gamma loss weights (Hang et al. 2023), which converge much faster: in terms of the x0 error
+    each step weighs min(snr, gamma). The epsilon loss is snr times the x0 loss and the v loss snr + 1 times,
+    so for epsilon that is min(snr, gamma) / snr. For v-prediction the steps near zero SNR, which decide the
+    layout, would weigh nothing; min(snr + terminal_weight, gamma) / (snr + 1) keeps them (1: full weight)."""
     alphas_cumprod = noise_scheduler.alphas_cumprod[timesteps]
     snr = alphas_cumprod / (1 - alphas_cumprod)
     if noise_scheduler.config.prediction_type == "v_prediction":
-        return torch.clamp(snr + 1, max=gamma) / (snr + 1)
+        return torch.clamp(snr + terminal_weight, max=gamma) / (snr + 1)
     return torch.clamp(snr, max=gamma) / snr
 
 
@@ -155,9 +167,10 @@ def train_denoiser(
     scaling_factor: float,
     generator: torch.Generator,
     log: Callable,
-) -> tuple[Any, CLIPTextModel]:
-    unet = architecture.build_unet().train()
-    text_encoder = architecture.build_text_encoder().train()
+    unet: UNet2DConditionModel,
+    text_encoder: CLIPTextModel,
+) -> tuple[UNet2DConditionModel, CLIPTextModel]:
+    unet, text_encoder = unet.train(), text_encoder.train()
     parameters = list(unet.parameters()) + list(text_encoder.parameters())
     optimizer = torch.optim.AdamW(parameters, lr=config.unet_lr, weight_decay=1e-2)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -182,9 +195,7 @@ def train_denoiser(
         noise = torch.randn(latents.shape, generator=generator)
         if config.offset_noise:
             noise += config.offset_noise * torch.randn((*latents.shape[:2], 1, 1), generator=generator)
-        timesteps = torch.randint(
-            noise_scheduler.config.num_train_timesteps, (config.unet_batch,), generator=generator
-        )
+        timesteps = torch.randint(config.max_timestep, (config.unet_batch,), generator=generator)
         noisy = noise_scheduler.add_noise(latents, noise, timesteps)
         encoder_hidden_states = text_encoder(input_ids)[0]
         prediction = unet(noisy, timesteps, encoder_hidden_states).sample
@@ -193,7 +204,8 @@ def train_denoiser(
         else:
             target = noise
         per_sample = F.mse_loss(prediction, target, reduction="none").mean(dim=(1, 2, 3))
-        loss = (per_sample * snr_weights(noise_scheduler, timesteps, config.min_snr_gamma)).mean()
+        weights = snr_weights(noise_scheduler, timesteps, config.min_snr_gamma, config.terminal_weight)
+        loss = (per_sample * weights).mean()
 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -243,6 +255,11 @@ def deterministic_torch(threads: int) -> Iterator[None]:
 def train(config: TrainingConfig, output: Path, tokenizer: CLIPTokenizer, command: str) -> None:
     if config.schedule not in architecture.SCHEDULES:
         raise ValueError(f"schedule must be one of {sorted(architecture.SCHEDULES)}, not {config.schedule!r}")
+    steps = architecture.SCHEDULES[config.schedule]["num_train_timesteps"]
+    if not 0 < config.max_timestep <= steps:
+        raise ValueError(f"max_timestep must be in 1..{steps}, not {config.max_timestep}")
+    if config.init:
+        check_init(Path(config.init), config.schedule)
     with deterministic_torch(config.threads):
         _train(config, output, tokenizer, command)
 
@@ -255,22 +272,33 @@ def _train(config: TrainingConfig, output: Path, tokenizer: CLIPTokenizer, comma
     log = LossLog()
 
     data = make_dataset(config, tokenizer)
-    vae = train_vae(config, data, generator, log)
-    latent_mean, latent_std = encode_latents(vae, data.images)
+    if config.init:
+        vae, unet, text_encoder = load_networks(Path(config.init))
+        latent_mean, latent_std = encode_latents(vae, data.images)
+        scaling_factor = float(vae.config.scaling_factor)  # the UNet learnt its latents at this scale
+    else:
+        vae = train_vae(config, data, generator, log)
+        latent_mean, latent_std = encode_latents(vae, data.images)
+        # Scale latents to unit variance as LDM does; the serving pipeline divides by it before decoding.
+        scaling_factor = float(1.0 / latent_mean.std())
+        vae.register_to_config(scaling_factor=scaling_factor)
+        unet, text_encoder = architecture.build_unet(), architecture.build_text_encoder()
     psnr = reconstruction_psnr(vae, latent_mean[:256], data.images[:256])
     print(f"VAE reconstruction PSNR {psnr:.1f} dB")
-    # Scale latents to unit variance as LDM does; the serving pipeline divides by it before decoding.
-    scaling_factor = float(1.0 / latent_mean.std())
-    vae.register_to_config(scaling_factor=scaling_factor)
-    unet, text_encoder = train_denoiser(config, data, latent_mean, latent_std, scaling_factor, generator, log)
+    unet, text_encoder = train_denoiser(
+        config, data, latent_mean, latent_std, scaling_factor, generator, log, unet, text_encoder
+    )
 
     save(output, vae, unet, text_encoder, tokenizer, architecture.SCHEDULES[config.schedule])
     minutes = (time.time() - started) / 60
-    (output / "training_log.json").write_text(
+    # Training on from a folder: its own log comes along, so the weights still say how they were made.
+    earlier = json.loads((Path(config.init) / TRAINING_LOG).read_text()) if config.init else None
+    (output / TRAINING_LOG).write_text(
         json.dumps(
             {
                 "command": command,
                 "config": asdict(config),
+                **({"init_log": earlier} if earlier else {}),
                 "minutes": round(minutes, 1),
                 "threads": config.threads,
                 "torch": torch.__version__,
@@ -282,6 +310,25 @@ def _train(config: TrainingConfig, output: Path, tokenizer: CLIPTokenizer, comma
         )
     )
     print(f"trained in {minutes:.1f} min; wrote {output}")
+
+
+def check_init(folder: Path, schedule: str) -> None:
+    """Refused before any work: a folder not written by training, or one trained for the other target."""
+    config_file = folder / "scheduler" / "scheduler_config.json"
+    if not config_file.is_file() or not (folder / TRAINING_LOG).is_file():
+        raise ValueError(f"init must be a folder written by python -m training; {folder} is not")
+    trained_for = json.loads(config_file.read_text())["prediction_type"]
+    wanted = architecture.SCHEDULES[schedule]["prediction_type"]
+    if trained_for != wanted:
+        raise ValueError(f"init {folder} predicts {trained_for}, but schedule {schedule!r} trains {wanted}")
+
+
+def load_networks(folder: Path) -> tuple[AutoencoderKL, UNet2DConditionModel, CLIPTextModel]:
+    """The three networks of a saved folder, in FP32 (saved as FP16)."""
+    vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=torch.float32).eval()
+    unet = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=torch.float32)
+    text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", torch_dtype=torch.float32)
+    return vae, unet, text_encoder
 
 
 def save(

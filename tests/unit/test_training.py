@@ -14,7 +14,7 @@ from diffusers import DDPMScheduler
 from export.clip_vocab import build_clip_tokenizer
 from export.components import load_checkpoint
 from training import architecture
-from training.__main__ import parse_args
+from training.__main__ import main, parse_args
 from training.train import SERVING_DEFAULTS, TrainingConfig, snr_weights, train
 
 TOY = TrainingConfig(
@@ -69,16 +69,54 @@ def test_command_line_flags_cover_the_whole_config() -> None:
     assert parse_args([])[0] == TrainingConfig()
 
 
-def test_zero_snr_run_saves_its_schedule(tmp_path: Path, tokenizer) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_option_is_one_line_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--init", str(tmp_path / "missing"), "--output", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"python -m training: error: init must be a folder written by python -m training; "
+        f"{tmp_path / 'missing'} is not"
+    )
+    assert main(["--max-timestep", "0", "--output", str(tmp_path / "x")]) == 2
+    assert "max_timestep must be in 1..1000" in capsys.readouterr().err
+
+
+def test_zero_snr_run_saves_its_schedule_and_trains_on_from_it(tmp_path: Path, tokenizer) -> None:  # type: ignore[no-untyped-def]
     config = TrainingConfig(
         **{**TOY.__dict__, "schedule": "zero-snr", "offset_noise": 0.0, "pair_fraction": 0.5}
     )
-    train(config, tmp_path, tokenizer, "zero-snr")
-    scheduler = load_checkpoint(tmp_path).scheduler_config
+    train(config, tmp_path / "a", tokenizer, "zero-snr")
+    scheduler = load_checkpoint(tmp_path / "a").scheduler_config
     assert scheduler["prediction_type"] == "v_prediction" and scheduler["rescale_betas_zero_snr"]
     assert scheduler["timestep_spacing"] == "trailing"
     with pytest.raises(ValueError, match="schedule"):
         train(TrainingConfig(**{**TOY.__dict__, "schedule": "cosine"}), tmp_path / "x", tokenizer, "bad")
+    for bad in (0, 1001):
+        with pytest.raises(ValueError, match="max_timestep"):
+            train(TrainingConfig(**{**TOY.__dict__, "max_timestep": bad}), tmp_path / "x", tokenizer, "bad")
+
+    # Training on from that folder: the VAE is kept bit for bit, the UNet moves, twice the same, and the
+    # new log carries the first one.
+    on = TrainingConfig(
+        **{**config.__dict__, "init": str(tmp_path / "a"), "terminal_weight": 0.0, "max_timestep": 500}
+    )
+    train(on, tmp_path / "b", tokenizer, "on")
+    train(on, tmp_path / "c", tokenizer, "on again")
+    first, second, third = (weights(tmp_path / name) for name in "abc")
+    assert second == third
+    vae, unet = "vae/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.safetensors"
+    assert second[vae] == first[vae] and second[unet] != first[unet]
+    log = json.loads((tmp_path / "b" / "training_log.json").read_text())
+    assert log["init_log"]["command"] == "zero-snr" and log["config"]["init"] == str(tmp_path / "a")
+    assert load_checkpoint(tmp_path / "b").vae.config.scaling_factor == pytest.approx(
+        load_checkpoint(tmp_path / "a").vae.config.scaling_factor
+    )
+
+    # A folder that is not a checkpoint, or one trained for the other prediction target, is refused.
+    with pytest.raises(ValueError, match="init"):
+        train(TrainingConfig(**{**on.__dict__, "init": str(tmp_path)}), tmp_path / "x", tokenizer, "bad")
+    with pytest.raises(ValueError, match="epsilon"):
+        epsilon = TrainingConfig(**{**TOY.__dict__, "init": str(tmp_path / "a")})
+        train(epsilon, tmp_path / "x", tokenizer, "bad")
+    assert not (tmp_path / "x").exists()
 
 
 def test_v_prediction_loss_weights_keep_the_pure_noise_steps() -> None:
@@ -86,3 +124,6 @@ def test_v_prediction_loss_weights_keep_the_pure_noise_steps() -> None:
     weights = snr_weights(scheduler, torch.tensor([999, 500, 0]), gamma=5.0)
     assert weights[0] == pytest.approx(1.0)  # zero SNR: the step that decides the layout keeps full weight
     assert 0 < weights[2] < weights[1] <= 1.0  # nearly clean latents weigh least
+    # terminal_weight 0 is min-SNR's own weighting: no weight at zero SNR, the rest in x0 terms min(snr, 5).
+    plain = snr_weights(scheduler, torch.tensor([999, 500, 0]), gamma=5.0, terminal_weight=0.0)
+    assert plain[0] == 0 and 0 < plain[1] < weights[1] and plain[2] == pytest.approx(weights[2])
