@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from export.clip_vocab import build_clip_tokenizer
-from training.train import TrainingConfig, train
+from training.train import BadOption, TrainingConfig, train
 
 
 def parse_args(argv: list[str] | None) -> tuple[TrainingConfig, Path]:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         tokenizer = build_clip_tokenizer(Path(folder))
         try:
             train(config, output, tokenizer, command)
-        except ValueError as error:  # a bad option, found before any work: say which, no traceback
+        except BadOption as error:  # found before any work: say which, no traceback
             print(f"python -m training: error: {error}", file=sys.stderr)
             return 2
     return 0

@@ -21,7 +21,7 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from export.components import SERVING_DEFAULTS_FILENAME
+from export.components import SERVING_DEFAULTS_FILENAME, Components, UnsupportedModel, load_checkpoint
 from t2i.families.base import tokenize as serving_tokenize
 from training import architecture
 from training.shapes import render, training_layouts
@@ -29,6 +29,10 @@ from training.shapes import render, training_layouts
 # Euler steps and guidance the model is served with by default (and evaluated with).
 SERVING_DEFAULTS = {"default_steps": 20, "hd_steps": 40, "default_guidance_scale": 5.0}
 TRAINING_LOG = "training_log.json"
+
+
+class BadOption(ValueError):
+    """An option refused before any work; the message is one line naming it."""
 
 
 @dataclass
@@ -254,17 +258,22 @@ def deterministic_torch(threads: int) -> Iterator[None]:
 
 def train(config: TrainingConfig, output: Path, tokenizer: CLIPTokenizer, command: str) -> None:
     if config.schedule not in architecture.SCHEDULES:
-        raise ValueError(f"schedule must be one of {sorted(architecture.SCHEDULES)}, not {config.schedule!r}")
+        raise BadOption(f"schedule must be one of {sorted(architecture.SCHEDULES)}, not {config.schedule!r}")
     steps = architecture.SCHEDULES[config.schedule]["num_train_timesteps"]
     if not 0 < config.max_timestep <= steps:
-        raise ValueError(f"max_timestep must be in 1..{steps}, not {config.max_timestep}")
-    if config.init:
-        check_init(Path(config.init), config.schedule)
+        raise BadOption(f"max_timestep must be in 1..{steps}, not {config.max_timestep}")
+    initial = load_init(Path(config.init), config.schedule) if config.init else None
     with deterministic_torch(config.threads):
-        _train(config, output, tokenizer, command)
+        _train(config, output, tokenizer, command, initial)
 
 
-def _train(config: TrainingConfig, output: Path, tokenizer: CLIPTokenizer, command: str) -> None:
+def _train(
+    config: TrainingConfig,
+    output: Path,
+    tokenizer: CLIPTokenizer,
+    command: str,
+    initial: Components | None,
+) -> None:
     # Every random draw (data, crops, noise, timesteps, dropout) comes from this one generator.
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)  # weight initialisation
@@ -272,8 +281,11 @@ def _train(config: TrainingConfig, output: Path, tokenizer: CLIPTokenizer, comma
     log = LossLog()
 
     data = make_dataset(config, tokenizer)
-    if config.init:
-        vae, unet, text_encoder = load_networks(Path(config.init))
+    if initial:
+        vae, unet, text_encoder = initial.vae, initial.unet, initial.text_encoders[0]
+        # Its log comes along (read now: the output may be the same folder), so the weights still say how
+        # they were made.
+        earlier = json.loads((Path(config.init) / TRAINING_LOG).read_text())
         latent_mean, latent_std = encode_latents(vae, data.images)
         scaling_factor = float(vae.config.scaling_factor)  # the UNet learnt its latents at this scale
     else:
@@ -283,6 +295,7 @@ def _train(config: TrainingConfig, output: Path, tokenizer: CLIPTokenizer, comma
         scaling_factor = float(1.0 / latent_mean.std())
         vae.register_to_config(scaling_factor=scaling_factor)
         unet, text_encoder = architecture.build_unet(), architecture.build_text_encoder()
+        earlier = None
     psnr = reconstruction_psnr(vae, latent_mean[:256], data.images[:256])
     print(f"VAE reconstruction PSNR {psnr:.1f} dB")
     unet, text_encoder = train_denoiser(
@@ -291,8 +304,6 @@ def _train(config: TrainingConfig, output: Path, tokenizer: CLIPTokenizer, comma
 
     save(output, vae, unet, text_encoder, tokenizer, architecture.SCHEDULES[config.schedule])
     minutes = (time.time() - started) / 60
-    # Training on from a folder: its own log comes along, so the weights still say how they were made.
-    earlier = json.loads((Path(config.init) / TRAINING_LOG).read_text()) if config.init else None
     (output / TRAINING_LOG).write_text(
         json.dumps(
             {
@@ -312,23 +323,20 @@ def _train(config: TrainingConfig, output: Path, tokenizer: CLIPTokenizer, comma
     print(f"trained in {minutes:.1f} min; wrote {output}")
 
 
-def check_init(folder: Path, schedule: str) -> None:
-    """Refused before any work: a folder not written by training, or one trained for the other target."""
-    config_file = folder / "scheduler" / "scheduler_config.json"
-    if not config_file.is_file() or not (folder / TRAINING_LOG).is_file():
-        raise ValueError(f"init must be a folder written by python -m training; {folder} is not")
-    trained_for = json.loads(config_file.read_text())["prediction_type"]
+def load_init(folder: Path, schedule: str) -> Components:
+    """The folder to train on from, loaded before any work; refused if training did not write it or if it
+    was trained for the other prediction target."""
+    if not (folder / TRAINING_LOG).is_file():
+        raise BadOption(f"init must be a folder written by python -m training; {folder} is not")
+    try:
+        initial = load_checkpoint(folder)  # FP32, as export loads it
+    except UnsupportedModel as error:
+        raise BadOption(f"init: {error}") from error
+    trained_for = initial.scheduler_config["prediction_type"]
     wanted = architecture.SCHEDULES[schedule]["prediction_type"]
     if trained_for != wanted:
-        raise ValueError(f"init {folder} predicts {trained_for}, but schedule {schedule!r} trains {wanted}")
-
-
-def load_networks(folder: Path) -> tuple[AutoencoderKL, UNet2DConditionModel, CLIPTextModel]:
-    """The three networks of a saved folder, in FP32 (saved as FP16)."""
-    vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=torch.float32).eval()
-    unet = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=torch.float32)
-    text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", torch_dtype=torch.float32)
-    return vae, unet, text_encoder
+        raise BadOption(f"init {folder} predicts {trained_for}, but schedule {schedule!r} trains {wanted}")
+    return initial
 
 
 def save(
