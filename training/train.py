@@ -262,7 +262,7 @@ def train(config: TrainingConfig, output: Path, tokenizer: CLIPTokenizer, comman
     steps = architecture.SCHEDULES[config.schedule]["num_train_timesteps"]
     if not 0 < config.max_timestep <= steps:
         raise BadOption(f"max_timestep must be in 1..{steps}, not {config.max_timestep}")
-    initial = load_init(Path(config.init), config.schedule) if config.init else None
+    initial = load_init(Path(config.init)) if config.init else None
     with deterministic_torch(config.threads):
         _train(config, output, tokenizer, command, initial)
 
@@ -323,20 +323,16 @@ def _train(
     print(f"trained in {minutes:.1f} min; wrote {output}")
 
 
-def load_init(folder: Path, schedule: str) -> Components:
-    """The folder to train on from, loaded before any work; refused if training did not write it or if it
-    was trained for the other prediction target."""
+def load_init(folder: Path) -> Components:
+    """The folder to train on from, loaded before any work; refused if training did not write it. Its
+    prediction target may differ from --schedule's: the networks then learn the new one, as SD 2's
+    v-prediction models were fine-tuned from epsilon ones."""
     if not (folder / TRAINING_LOG).is_file():
         raise BadOption(f"init must be a folder written by python -m training; {folder} is not")
     try:
-        initial = load_checkpoint(folder)  # FP32, as export loads it
+        return load_checkpoint(folder)  # FP32, as export loads it
     except UnsupportedModel as error:
         raise BadOption(f"init: {error}") from error
-    trained_for = initial.scheduler_config["prediction_type"]
-    wanted = architecture.SCHEDULES[schedule]["prediction_type"]
-    if trained_for != wanted:
-        raise BadOption(f"init {folder} predicts {trained_for}, but schedule {schedule!r} trains {wanted}")
-    return initial
 
 
 def save(

@@ -3,16 +3,19 @@ pipeline model runs: it draws what it is asked for. The full measurement is `mak
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from benchmarks.image_reading import read_image
+from benchmarks.image_reading import read_image, read_shapes
 from t2i import contract
 from t2i.denoise import DenoisingPipeline
 from t2i.onnx_networks import OnnxNetworks
 from t2i.request import GenerationRequest
 from tests.conftest import SHAPES_MODEL
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +37,16 @@ def test_served_defaults_come_from_the_checkpoint(pipeline: DenoisingPipeline) -
     assert not metadata.random_weights
 
 
+def test_make_train_runs_the_commands_that_made_the_weights() -> None:
+    log, made = json.loads((SHAPES_MODEL / "training_log.json").read_text()), []
+    while log:  # each stage's log nests the one it trained on from
+        made.insert(0, log["command"].removeprefix("python "))
+        log = log.get("init_log")
+    target = (ROOT / "Makefile").read_text().split("\ntrain:")[1].split("\n\n")[0]
+    recipe = [line.strip().removeprefix("$(PY) ") for line in target.splitlines() if "-m training" in line]
+    assert recipe == made
+
+
 @pytest.mark.parametrize(
     ("prompt", "expected"),
     [
@@ -48,3 +61,28 @@ def test_draws_what_the_prompt_asks(pipeline: DenoisingPipeline, prompt: str, ex
     for image in images:
         reading = read_image(image)
         assert (reading.colour, reading.shape, reading.background) == expected, prompt
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("a red circle in the top left corner on a blue background", ("red", "in the top left corner")),
+        ("a large yellow star at the bottom on a black background", ("yellow", "at the bottom")),
+        ("a white triangle on the right on a green background", ("white", "on the right")),
+    ],
+)
+def test_puts_the_shape_where_the_prompt_says(
+    pipeline: DenoisingPipeline, prompt: str, expected: tuple
+) -> None:
+    for image in pipeline(GenerationRequest(prompt, seed=0, num_images=2)):
+        reading = read_image(image)
+        assert (reading.colour, reading.position) == expected, prompt
+
+
+def test_draws_two_shapes_each_of_its_kind_in_its_place(pipeline: DenoisingPipeline) -> None:
+    # Colours are not asserted: in pairs they still leak into each other (red next to blue comes out purple
+    # for this seed); make eval measures how often both are right.
+    prompt = "a red circle on the left and a blue square on the right on a white background"
+    for image in pipeline(GenerationRequest(prompt, seed=0, num_images=2)):
+        found = {r.position: r.shape for r in read_shapes(image, 2)}
+        assert found == {"on the left": "circle", "on the right": "square"}, prompt

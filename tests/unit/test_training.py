@@ -110,13 +110,17 @@ def test_zero_snr_run_saves_its_schedule_and_trains_on_from_it(tmp_path: Path, t
         load_checkpoint(tmp_path / "a").vae.config.scaling_factor
     )
 
-    # A folder that is not a checkpoint, or one trained for the other prediction target, is refused.
+    # A folder that is not a checkpoint is refused before any work.
     with pytest.raises(ValueError, match="init"):
         train(TrainingConfig(**{**on.__dict__, "init": str(tmp_path)}), tmp_path / "x", tokenizer, "bad")
-    with pytest.raises(ValueError, match="epsilon"):
-        epsilon = TrainingConfig(**{**TOY.__dict__, "init": str(tmp_path / "a")})
-        train(epsilon, tmp_path / "x", tokenizer, "bad")
     assert not (tmp_path / "x").exists()
+
+    # One trained for the other prediction target learns the schedule's (the default model's v-prediction
+    # stage trains on from the epsilon one).
+    other = TrainingConfig(**{**TOY.__dict__, "init": str(tmp_path / "a")})
+    train(other, tmp_path / "d", tokenizer, "epsilon from v")
+    assert load_checkpoint(tmp_path / "d").scheduler_config["prediction_type"] == "epsilon"
+    assert weights(tmp_path / "d")[vae] == first[vae]
 
 
 def test_v_prediction_loss_weights_keep_the_pure_noise_steps() -> None:
