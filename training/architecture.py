@@ -17,7 +17,9 @@ NATIVE_SIZE = 128
 TEXT_HIDDEN_SIZE = 64
 # Noise schedules to train on (`--schedule`), saved as the checkpoint's scheduler. "sd": epsilon prediction on
 # SD's own schedule, whose last step keeps a trace of a picture, so the noise decides where shapes go (v1).
-# "zero-snr": v-prediction with the last step pure noise, so that the prompt decides the layout.
+# "zero-snr": v-prediction with the last step pure noise, so that the prompt decides the layout. The default
+# model learns its shapes on "sd" first, then trains on into "zero-snr" (Makefile `train`): from scratch on
+# "zero-snr" it hardly tells a square from a circle.
 SCHEDULES = {"sd": SD_SCHEDULER_CONFIG, "zero-snr": SD_ZERO_SNR_SCHEDULER_CONFIG}
 
 
