@@ -14,6 +14,7 @@ from t2i.denoise import DenoisingPipeline
 from t2i.onnx_networks import OnnxNetworks
 from t2i.request import GenerationRequest
 from tests.conftest import SHAPES_MODEL
+from training.train import TRAINING_LOG
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +39,7 @@ def test_served_defaults_come_from_the_checkpoint(pipeline: DenoisingPipeline) -
 
 
 def test_make_train_runs_the_commands_that_made_the_weights() -> None:
-    log, made = json.loads((SHAPES_MODEL / "training_log.json").read_text()), []
+    log, made = json.loads((SHAPES_MODEL / TRAINING_LOG).read_text()), []
     while log:  # each stage's log nests the one it trained on from
         made.insert(0, log["command"].removeprefix("python "))
         log = log.get("init_log")
