@@ -64,6 +64,10 @@ class TrainingConfig:
     # A shapes folder to go on training (the VAE is kept as it is; UNet and text encoder train from its
     # weights, with a new optimiser, learning-rate schedule and EMA); empty: everything from scratch.
     init: str = ""
+    # 1: cross-attention at the 16x16 latents too (architecture.block_types); added to an --init UNet that
+    # lacks it without changing what it draws, so that training goes on from the same model. 0 keeps the
+    # UNet's blocks as they are.
+    attention_at_16: int = 0
 
 
 @dataclass
@@ -283,6 +287,8 @@ def _train(
     data = make_dataset(config, tokenizer)
     if initial:
         vae, unet, text_encoder = initial.vae, initial.unet, initial.text_encoders[0]
+        if config.attention_at_16:
+            unet = architecture.with_attention_at_16(unet)
         # Its log comes along (read now: the output may be the same folder), so the weights still say how
         # they were made.
         earlier = json.loads((Path(config.init) / TRAINING_LOG).read_text())
@@ -294,7 +300,8 @@ def _train(
         # Scale latents to unit variance as LDM does; the serving pipeline divides by it before decoding.
         scaling_factor = float(1.0 / latent_mean.std())
         vae.register_to_config(scaling_factor=scaling_factor)
-        unet, text_encoder = architecture.build_unet(), architecture.build_text_encoder()
+        unet = architecture.build_unet(bool(config.attention_at_16))
+        text_encoder = architecture.build_text_encoder()
         earlier = None
     psnr = reconstruction_psnr(vae, latent_mean[:256], data.images[:256])
     print(f"VAE reconstruction PSNR {psnr:.1f} dB")

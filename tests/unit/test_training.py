@@ -131,3 +131,28 @@ def test_v_prediction_loss_weights_keep_the_pure_noise_steps() -> None:
     # terminal_weight 0 is min-SNR's own weighting: no weight at zero SNR, the rest in x0 terms min(snr, 5).
     plain = snr_weights(scheduler, torch.tensor([999, 500, 0]), gamma=5.0, terminal_weight=0.0)
     assert plain[0] == 0 and 0 < plain[1] < weights[1] and plain[2] == pytest.approx(weights[2])
+
+
+def test_attention_at_16_grows_a_trained_unet_that_draws_the_same(tmp_path: Path, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    unet = architecture.build_unet().eval()
+    grown = architecture.with_attention_at_16(unet).eval()
+    assert grown.config.down_block_types[0] == "CrossAttnDownBlock2D"
+    assert grown.config.up_block_types[-1] == "CrossAttnUpBlock2D"
+    assert sum(p.numel() for p in grown.parameters()) > sum(p.numel() for p in unet.parameters())
+    latents, text = torch.randn(2, 4, 16, 16), torch.randn(2, 77, architecture.TEXT_HIDDEN_SIZE)
+    timesteps = torch.tensor([10, 900])
+    with torch.no_grad():
+        before, after = (u(latents, timesteps, text).sample for u in (unet, grown))
+    assert torch.equal(before, after)  # zero-initialised output projections: the same model, bigger
+    assert architecture.with_attention_at_16(grown) is grown
+
+    # Trained on with the flag, the saved UNet has it and export loads it; again with the flag, it stays.
+    first = TrainingConfig(**{**TOY.__dict__, "schedule": "zero-snr", "offset_noise": 0.0})
+    train(first, tmp_path / "a", tokenizer, "plain")
+    on = TrainingConfig(**{**first.__dict__, "init": str(tmp_path / "a"), "attention_at_16": 1})
+    train(on, tmp_path / "b", tokenizer, "with attention at 16x16")
+    loaded = load_checkpoint(tmp_path / "b").unet
+    assert loaded.config.down_block_types[0] == "CrossAttnDownBlock2D"
+    train(TrainingConfig(**{**on.__dict__, "init": str(tmp_path / "b")}), tmp_path / "c", tokenizer, "again")
+    assert load_checkpoint(tmp_path / "c").unet.config.up_block_types[-1] == "CrossAttnUpBlock2D"
