@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 # Scale-out on one machine: PostgreSQL, Redis, SeaweedFS, two Tritons, two frontend replicas (8000, 8001).
-.PHONY: install model serve scale-out test test-unit test-e2e lint format train eval export-sd15 export-sdxl bench bench-quick perf-analyzer load clean
+.PHONY: install system-packages model serve scale-out test test-unit test-e2e lint format train eval export-sd15 export-sdxl bench bench-quick perf-analyzer load clean
 
 install: $(STAMP)
 
@@ -39,13 +39,18 @@ serve: model
 scale-out: model
 	$(PY) -m testbed.scale_out --model-repository $(MODEL_REPOSITORY)
 
-test: install
+# The Debian packages the service, scale-out and browser tiers start or drive (PostgreSQL's server,
+# redis-server, chromium): installed with apt where missing when run as root, else one line naming them.
+system-packages: install
+	$(PY) -m testbed.system_packages
+
+test: install system-packages
 	$(PY) -m pytest
 
 test-unit: install
 	$(PY) -m pytest tests/unit
 
-test-e2e: install
+test-e2e: install system-packages
 	$(PY) -m pytest tests/e2e
 
 lint: install
