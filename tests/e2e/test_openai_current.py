@@ -99,8 +99,10 @@ def test_seed_001_example_verbatim(carol: httpx.Client) -> None:
     fetched = httpx.get(item["url"])
     assert fetched.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(fetched.content)).size == (1024, 1024)
-    # Seed 001's usage block; dall-e-3 is an alias, and model_used names the model that ran.
-    assert set(body["usage"]) == {"cost", "latency_ms", "image_size", "model_used"}
+    # OpenAI's ImageGenUsage, then seed 001's usage block; dall-e-3 is an alias, and model_used names the
+    # model that ran.
+    tokens = {"input_tokens", "input_tokens_details", "output_tokens", "total_tokens"}
+    assert set(body["usage"]) == tokens | {"cost", "latency_ms", "image_size", "model_used"}
     assert body["usage"]["image_size"] == "1024x1024" and body["usage"]["model_used"] == "tiny"
     assert body["provider"] == "openai"
     assert (body["output_format"], body["size"], body["quality"], body["background"]) == (

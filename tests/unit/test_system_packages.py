@@ -25,7 +25,9 @@ def test_nothing_missing_does_nothing(capsys: pytest.CaptureFixture[str]) -> Non
     assert capsys.readouterr().err == ""
 
 
-def test_without_root_or_apt_one_line_names_the_packages_and_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_root_or_apt_one_line_names_the_packages_and_the_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     calls: list[Sequence[str]] = []
     assert ensure(packages({"a-server"}), can_install=False, run=calls.append) == 1
     assert calls == []

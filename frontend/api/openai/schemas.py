@@ -144,10 +144,20 @@ class ImageData(BaseModel):
     seed: int
 
 
-class Usage(BaseModel):
-    """Seed 001's usage block. The SDK's own Usage counts tokens, which a diffusion model has none of;
-    the SDK still parses this (its response models keep fields they do not know)."""
+class InputTokensDetails(BaseModel):
+    image_tokens: int = 0
+    text_tokens: int = 0
 
+
+class Usage(BaseModel):
+    """OpenAI's ImageGenUsage (token counts: a diffusion model reads and writes no tokens, so zeros, which
+    strictly typed clients still require), then seed 001's usage block (cost, latency, size, model). The
+    same union in every JSON response and every streamed `completed` event."""
+
+    input_tokens: int = 0
+    input_tokens_details: InputTokensDetails = Field(default_factory=InputTokensDetails)
+    output_tokens: int = 0
+    total_tokens: int = 0
     cost: float
     latency_ms: int
     image_size: str

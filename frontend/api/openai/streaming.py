@@ -27,13 +27,6 @@ def server_sent_event(event_type: str, payload: dict[str, Any]) -> str:
     return f"event: {event_type}\ndata: {json.dumps(payload)}\n\n"
 
 
-def stream_usage(usage: Usage) -> dict[str, Any]:
-    """The spec's token usage (a diffusion model reads and writes no tokens: zeros), beside seed 001's
-    usage block (cost, latency, size, model)."""
-    tokens = {"input_tokens": 0, "input_tokens_details": {"image_tokens": 0, "text_tokens": 0}}
-    return tokens | {"output_tokens": 0, "total_tokens": 0} | usage.model_dump()
-
-
 async def image_events(
     generator: ImageGenerator,
     job: ImageJob,
@@ -66,7 +59,7 @@ async def image_events(
         result = task.result()
         for image in result.images:
             yield image_event(
-                f"{kind}.completed", image.data, fields | {"usage": stream_usage(usage_of(result))}
+                f"{kind}.completed", image.data, fields | {"usage": usage_of(result).model_dump()}
             )
     except APIError as exc:
         yield server_sent_event("error", exc.body())
