@@ -41,13 +41,25 @@ NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
 
 
 # Shadows the builtin ReferenceError (weakref) inside this module only; callers import it by this name.
+@dataclass(frozen=True)
+class Origin:
+    """Which of a request's images a reference is: its position, and how messages name it."""
+
+    index: int
+    label: str
+
+    @classmethod
+    def reference(cls, index: int) -> Origin:
+        return cls(index, f"reference image {index}")
+
+
 class ReferenceError(Exception):
     """A reference cannot be used; message is safe to show the client."""
 
-    def __init__(self, message: str, index: int):
+    def __init__(self, message: str, origin: Origin):
         super().__init__(message)
         self.message = message
-        self.index = index
+        self.index = origin.index
 
 
 class ReferenceTooLarge(ReferenceError):
@@ -111,16 +123,20 @@ class ReferenceLoader:
         self.transport = transport
         self._allowed_hosts = frozenset(host.lower() for host in policy.allowed_hosts)
 
-    async def load(self, reference: str, owner: str, index: int) -> Image.Image:
-        """One reference as an RGB image."""
+    async def read(self, reference: str, owner: str, origin: Origin) -> bytes:
+        """One reference's bytes, undecoded (a mask keeps its alpha): a data: URI, the id of one of the
+        owner's stored images, or an http(s) URL fetched under the policy."""
         if reference[:5].lower() == "data:":
-            data = self._decode_data_uri(reference, index)
-        elif IMAGE_ID.fullmatch(reference):
-            data = await self._read_stored(reference, owner, index)
-        else:
-            data = await self._fetch(reference, index)
+            return self._decode_data_uri(reference, origin)
+        if IMAGE_ID.fullmatch(reference):
+            return await self._read_stored(reference, owner, origin)
+        return await self._fetch(reference, origin)
+
+    async def load(self, reference: str, owner: str, origin: Origin) -> Image.Image:
+        """One reference as an RGB image."""
+        data = await self.read(reference, owner, origin)
         # Decoding is CPU-bound (up to max_pixels): keep it off the event loop.
-        return await asyncio.to_thread(self._decode_image, data, index)
+        return await asyncio.to_thread(self._decode_image, data, origin)
 
     async def blend(self, references: list[str], owner: str, width: int, height: int) -> np.ndarray:
         """The pixel mean of every reference at (width, height), as uint8 [height, width, 3]."""
@@ -130,7 +146,7 @@ class ReferenceLoader:
             raise ValueError(f"blend size must be positive, got {width}x{height}")
         total = np.zeros((height, width, 3), dtype=np.float64)
         for index, reference in enumerate(references):
-            image = await self.load(reference, owner, index)
+            image = await self.load(reference, owner, Origin.reference(index))
             resized = await asyncio.to_thread(image.resize, (width, height), Image.Resampling.LANCZOS)
             total += np.asarray(resized, dtype=np.float64)
         mean = total / len(references)
@@ -138,55 +154,55 @@ class ReferenceLoader:
 
     # 1. data: URI
 
-    def _decode_data_uri(self, reference: str, index: int) -> bytes:
+    def _decode_data_uri(self, reference: str, origin: Origin) -> bytes:
         header, comma, payload = reference[5:].partition(",")
         parameters = header.split(";")
         media_type = parameters[0].strip().lower()
         if not comma or media_type not in DATA_URI_MEDIA_TYPES or parameters[-1].strip().lower() != "base64":
             raise ReferenceError(
-                f"reference image {index} must be data:image/<png|jpeg|webp|gif>;base64,<data>; "
+                f"{origin.label} must be data:image/<png|jpeg|webp|gif>;base64,<data>; "
                 f"got data:{header[:40]}",
-                index,
+                origin,
             )
         # Refuse before decoding so an oversized payload never costs a second copy in memory.
         if len(payload) > 4 * -(-self.policy.max_bytes // 3):
-            raise self._too_large(index)
+            raise self._too_large(origin)
         try:
             data = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
-            raise ReferenceError(f"reference image {index} is not valid base64", index) from None
+            raise ReferenceError(f"{origin.label} is not valid base64", origin) from None
         if len(data) > self.policy.max_bytes:
-            raise self._too_large(index)
+            raise self._too_large(origin)
         return data
 
     # 2. stored image id
 
-    async def _read_stored(self, image_id: str, owner: str, index: int) -> bytes:
+    async def _read_stored(self, image_id: str, owner: str, origin: Origin) -> bytes:
         # One message for "absent" and "someone else's", so ids cannot be probed across owners.
-        not_found = ReferenceError(f"reference image {index} not found", index)
+        not_found = ReferenceError(f"{origin.label} not found", origin)
         data = await asyncio.to_thread(self.lookup, image_id, owner)
         if data is None:
             raise not_found
         if len(data) > self.policy.max_bytes:
-            raise self._too_large(index)
+            raise self._too_large(origin)
         return data
 
     # 3. http(s) URL
 
-    async def _fetch(self, reference: str, index: int) -> bytes:
+    async def _fetch(self, reference: str, origin: Origin) -> bytes:
         try:
             # One deadline for the whole fetch: httpx's timeout is per read, so a server dripping a byte
             # at a time would otherwise hold the request for as long as it likes.
-            fetch = self._fetch_following_redirects(reference, index)
+            fetch = self._fetch_following_redirects(reference, origin)
             return await asyncio.wait_for(fetch, self.policy.timeout_s)
         except (asyncio.TimeoutError, httpx.TimeoutException):
-            raise ReferenceError(f"reference image {index} URL timed out", index) from None
+            raise ReferenceError(f"{origin.label} URL timed out", origin) from None
         except httpx.HTTPError as exc:
-            logger.info("reference image %d fetch failed: %r", index, exc)
-            raise ReferenceError(f"reference image {index} URL could not be fetched", index) from None
+            logger.info("%s fetch failed: %r", origin.label, exc)
+            raise ReferenceError(f"{origin.label} URL could not be fetched", origin) from None
 
-    async def _fetch_following_redirects(self, reference: str, index: int) -> bytes:
-        url = self._parse_url(reference, index)
+    async def _fetch_following_redirects(self, reference: str, origin: Origin) -> bytes:
+        url = self._parse_url(reference, origin)
         # trust_env=False: proxy variables and ~/.netrc on the server must never apply to client-chosen URLs.
         # Redirects are followed here, not by httpx, so that every hop's host passes the address check.
         async with httpx.AsyncClient(
@@ -197,7 +213,7 @@ class ReferenceLoader:
             headers={"Accept": "image/*", "Accept-Encoding": "identity"},
         ) as client:
             for _ in range(self.policy.max_redirects + 1):
-                address = await self._check_host(url, index)
+                address = await self._check_host(url, origin)
                 # Connect to the address just checked, not to the name (which a short-TTL DNS answer
                 # could point elsewhere by now: DNS rebinding); the name still goes in Host and in TLS SNI,
                 # so virtual hosts and certificate checks work as for the name.
@@ -210,44 +226,42 @@ class ReferenceLoader:
                     "GET", request_url, headers=headers, extensions=extensions
                 ) as response:
                     if response.has_redirect_location:
-                        url = self._parse_redirect(url, response.headers["Location"], index)
+                        url = self._parse_redirect(url, response.headers["Location"], origin)
                         continue
                     if not response.is_success:
                         raise ReferenceError(
-                            f"reference image {index} URL returned HTTP {response.status_code}", index
+                            f"{origin.label} URL returned HTTP {response.status_code}", origin
                         )
-                    return await self._read_bounded(response, index)
+                    return await self._read_bounded(response, origin)
         raise ReferenceError(
-            f"reference image {index} URL redirected more than {self.policy.max_redirects} times", index
+            f"{origin.label} URL redirected more than {self.policy.max_redirects} times", origin
         )
 
-    def _parse_url(self, text: str, index: int) -> httpx.URL:
+    def _parse_url(self, text: str, origin: Origin) -> httpx.URL:
         try:
             url = httpx.URL(text)
         except (httpx.InvalidURL, ValueError, TypeError):
             url = None
         if url is None or url.scheme not in ("http", "https") or not url.host:
-            raise ReferenceError(
-                f"reference image {index} must be a data: URI, an image id or an http(s) URL", index
-            )
+            raise ReferenceError(f"{origin.label} must be a data: URI, an image id or an http(s) URL", origin)
         if url.userinfo:
-            raise ReferenceError(f"reference image {index} URL must not contain credentials", index)
+            raise ReferenceError(f"{origin.label} URL must not contain credentials", origin)
         return url
 
-    def _parse_redirect(self, current: httpx.URL, location: str, index: int) -> httpx.URL:
+    def _parse_redirect(self, current: httpx.URL, location: str, origin: Origin) -> httpx.URL:
         try:
             target = current.join(location)
         except (httpx.InvalidURL, ValueError, TypeError):
-            raise ReferenceError(f"reference image {index} URL redirected to an invalid URL", index) from None
-        return self._parse_url(str(target), index)
+            raise ReferenceError(f"{origin.label} URL redirected to an invalid URL", origin) from None
+        return self._parse_url(str(target), origin)
 
-    async def _check_host(self, url: httpx.URL, index: int) -> str | None:
+    async def _check_host(self, url: httpx.URL, origin: Origin) -> str | None:
         """The address to connect to: the first the host resolved to, once every one of them is public;
         None for an allow-listed host (connected to by name)."""
         host = url.host.lower()
         if host in self._allowed_hosts:
             return None
-        refused = ReferenceError(f"reference image {index} URL host {host} is not allowed", index)
+        refused = ReferenceError(f"{origin.label} URL host {host} is not allowed", origin)
         try:
             addresses = [str(ipaddress.ip_address(host))]
         except ValueError:
@@ -255,51 +269,49 @@ class ReferenceLoader:
             try:
                 addresses = await self.resolver(host, port)
             except OSError:
-                message = f"reference image {index} URL host {host} does not resolve"
-                raise ReferenceError(message, index) from None
+                message = f"{origin.label} URL host {host} does not resolve"
+                raise ReferenceError(message, origin) from None
         # Any non-public answer refuses the host: the connection may pick any of them.
         private = [address for address in addresses if not is_public_address(address)]
         if not addresses or private:
-            logger.warning("reference image %d: host %s refused, non-public %s", index, host, private)
+            logger.warning("%s: host %s refused, non-public %s", origin.label, host, private)
             raise refused
         return addresses[0]
 
-    async def _read_bounded(self, response: httpx.Response, index: int) -> bytes:
+    async def _read_bounded(self, response: httpx.Response, origin: Origin) -> bytes:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.policy.max_bytes:
-            raise self._too_large(index)
+            raise self._too_large(origin)
         body = bytearray()
         async for chunk in response.aiter_bytes():
             body += chunk
             if len(body) > self.policy.max_bytes:
-                raise self._too_large(index)
+                raise self._too_large(origin)
         return bytes(body)
 
     # 4. decode
 
-    def _decode_image(self, data: bytes, index: int) -> Image.Image:
+    def _decode_image(self, data: bytes, origin: Origin) -> Image.Image:
         try:
             image = Image.open(BytesIO(data), formats=PILLOW_FORMATS)
             # `size` comes from the header alone; refuse before `convert` decodes a single pixel.
             width, height = image.size
             if width * height > self.policy.max_pixels:
                 raise ReferenceTooLarge(
-                    f"reference image {index} is {width}x{height} pixels; "
+                    f"{origin.label} is {width}x{height} pixels; "
                     f"at most {self.policy.max_pixels} pixels are accepted",
-                    index,
+                    origin,
                 )
             return flatten_to_rgb(image)
         except Image.DecompressionBombError:
             # Pillow's own process-wide guard, for a policy that allows more than it does.
-            raise ReferenceTooLarge(f"reference image {index} has too many pixels", index) from None
+            raise ReferenceTooLarge(f"{origin.label} has too many pixels", origin) from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
-            message = f"reference image {index} is not a PNG, JPEG, WebP or GIF image"
-            raise ReferenceError(message, index) from None
+            message = f"{origin.label} is not a PNG, JPEG, WebP or GIF image"
+            raise ReferenceError(message, origin) from None
 
-    def _too_large(self, index: int) -> ReferenceTooLarge:
-        return ReferenceTooLarge(
-            f"reference image {index} is larger than {self.policy.max_bytes} bytes", index
-        )
+    def _too_large(self, origin: Origin) -> ReferenceTooLarge:
+        return ReferenceTooLarge(f"{origin.label} is larger than {self.policy.max_bytes} bytes", origin)
 
 
 def has_alpha(image: Image.Image) -> bool:

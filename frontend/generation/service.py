@@ -10,14 +10,14 @@ import io
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from frontend.generation.admission import AdmissionGate
 from frontend.generation.compositing import KeptPixels, composite_kept
-from frontend.generation.references import ReferenceError, ReferenceLoader, ReferenceTooLarge
+from frontend.generation.references import Origin, ReferenceError, ReferenceLoader, ReferenceTooLarge
 from frontend.generation.sizing import resize_exact
 from frontend.http.errors import (
     BackendUnavailable,
@@ -154,6 +154,17 @@ def triton_requests(request: GenerationRequest) -> list[GenerationRequest]:
     ]
 
 
+@contextlib.contextmanager
+def reference_errors(param_of: Callable[[int], str]) -> Iterator[None]:
+    """A reference that cannot be used as the API's error, its parameter named by `param_of(index)`."""
+    try:
+        yield
+    except ReferenceTooLarge as exc:
+        raise PayloadTooLarge(str(exc), param=param_of(exc.index)) from None
+    except ReferenceError as exc:
+        raise InvalidParameter(str(exc), param=param_of(exc.index)) from None
+
+
 class ImageGenerator:
     """Moderation, references, the Triton call, resize/encode/store, usage and metrics: every API's
     request ends here, so none of them repeats this."""
@@ -272,14 +283,16 @@ class ImageGenerator:
             )
 
     async def load_references(self, job: ImageJob) -> np.ndarray:
-        try:
+        with reference_errors(lambda index: job.reference_param.format(index=index)):
             return await self.references.blend(
                 job.references, job.owner, job.request.width, job.request.height
             )
-        except ReferenceTooLarge as exc:
-            raise PayloadTooLarge(str(exc), param=job.reference_param.format(index=exc.index)) from None
-        except ReferenceError as exc:
-            raise InvalidParameter(str(exc), param=job.reference_param.format(index=exc.index)) from None
+
+    async def read_reference(self, reference: str, owner: str, origin: Origin) -> bytes:
+        """An image sent by reference (URL, data URI, stored image id), undecoded; errors name the
+        origin's label as the parameter."""
+        with reference_errors(lambda _: origin.label):
+            return await self.references.read(reference, owner, origin)
 
     def _finish(
         self, job: ImageJob, pixels: np.ndarray, metadata: ModelMetadata, started: float, cost: float

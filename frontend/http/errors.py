@@ -85,6 +85,10 @@ class NotFound(APIError):
     status, code, type = 404, "not_found", "invalid_request_error"
 
 
+class ModelNotFound(NotFound):
+    code = "model_not_found"  # OpenAI's code for a model that does not exist
+
+
 class MethodNotAllowed(APIError):
     status, code, type = 405, "method_not_allowed", "invalid_request_error"
 
@@ -127,12 +131,13 @@ class ClientDisconnected(Exception):
 
 def _validation_error(exc: RequestValidationError) -> APIError:
     error = exc.errors()[0]
-    loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+    loc = [part for part in error.get("loc", ()) if part not in ("body", "query", "path")]
     if not loc:
         if error.get("type") == "json_invalid":
             return InvalidParameter("request body is not valid JSON")
         return InvalidParameter("request body must be a JSON object")
-    param = ".".join(loc)
+    # As OpenAI names them: `images[0].image_url`.
+    param = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
     if error.get("type") == "extra_forbidden":
         return InvalidParameter(f"unknown field '{param}'", param=param)
     # pydantic's own wording ("Input should be ...") names the allowed values or range.

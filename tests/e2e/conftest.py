@@ -3,8 +3,11 @@ frontends as their own processes (one per configuration), started once and stopp
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,6 +69,30 @@ def frontend(triton_server: TritonServer, tmp_path_factory: pytest.TempPathFacto
     data_dir = tmp_path_factory.mktemp("frontend")
     with running_frontend(triton_server.url, data_dir, settings, ("alice", "bob")) as running:
         yield running
+
+
+@dataclass
+class StaticFiles:
+    """A static file server on loopback (an allowed reference host of `frontend`), for images by URL."""
+
+    root: Path
+    host: str  # 127.0.0.1:PORT
+
+    def add(self, name: str, data: bytes) -> str:
+        (self.root / name).write_bytes(data)
+        return f"http://{self.host}/{name}"
+
+
+@pytest.fixture(scope="session")
+def static_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaticFiles]:
+    root = tmp_path_factory.mktemp("www")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield StaticFiles(root, f"127.0.0.1:{server.server_address[1]}")
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="session")

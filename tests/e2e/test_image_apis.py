@@ -4,14 +4,10 @@ frontend processes and the real tritonserver (tiny preset)."""
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import io
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -19,7 +15,7 @@ import pytest
 from PIL import Image
 
 from frontend.security.signed_urls import sign_image_url
-from tests.e2e.conftest import URL_SECRET, Frontend, free_port
+from tests.e2e.conftest import URL_SECRET, Frontend, StaticFiles
 
 pytestmark = pytest.mark.e2e
 
@@ -136,17 +132,9 @@ def png_bytes(color: tuple[int, int, int]) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def image_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A static file server on loopback, for references given by URL."""
-    root: Path = tmp_path_factory.mktemp("www")
-    (root / "reference.png").write_bytes(png_bytes((0, 160, 0)))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+def image_server(static_files: StaticFiles) -> str:
+    static_files.add("reference.png", png_bytes((0, 160, 0)))
+    return static_files.host
 
 
 def test_references_change_the_output(alice: httpx.Client, image_server: str) -> None:

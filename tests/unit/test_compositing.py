@@ -6,7 +6,6 @@ import io
 
 import numpy as np
 import pytest
-from fastapi import UploadFile
 from PIL import Image
 
 from frontend.api.openai.image_inputs import (
@@ -28,13 +27,13 @@ def random_image(height: int, width: int) -> np.ndarray:
     return RNG.integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
-def upload(picture: Image.Image | bytes, image_format: str = "PNG") -> UploadFile:
+def upload(picture: Image.Image | bytes, image_format: str = "PNG") -> bytes:
+    """An image's bytes as a request carries them."""
     if isinstance(picture, bytes):
-        return UploadFile(io.BytesIO(picture))
+        return picture
     buffer = io.BytesIO()
     picture.save(buffer, image_format)
-    buffer.seek(0)
-    return UploadFile(buffer)
+    return buffer.getvalue()
 
 
 # --- the composite --------------------------------------------------------------------------------

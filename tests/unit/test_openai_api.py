@@ -11,8 +11,10 @@ import typing
 from pathlib import Path
 
 import numpy as np
+import openai
 import pytest
 from fastapi.testclient import TestClient
+from openai import OpenAI
 from openai.types import ImageModel, image_generate_params
 from PIL import Image
 from tritonclient.utils import InferenceServerException
@@ -28,6 +30,7 @@ from frontend.triton.client import map_triton_error
 from t2i import contract
 from t2i.pipeline_io import invalid_request_message
 from t2i.request import GenerationRequest, InvalidRequest
+from tests.openai_spec import assert_conforms
 from tests.unit.conftest import TINY, FakeTriton, make_client
 
 
@@ -54,7 +57,12 @@ def test_defaults_translate_onto_the_internal_request(client: TestClient, triton
     image = Image.open(io.BytesIO(base64.b64decode(body["data"][0]["b64_json"])))
     assert image.size == (1024, 1024) and image.format == "PNG"
     assert body["data"][0]["seed"] == 9
+    assert_conforms("ImagesResponse", body)  # OpenAI's own schema, token usage included
     assert body["usage"] | {"latency_ms": 0} == {
+        "input_tokens": 0,
+        "input_tokens_details": {"image_tokens": 0, "text_tokens": 0},
+        "output_tokens": 0,
+        "total_tokens": 0,
         "cost": 0.0,
         "latency_ms": 0,
         "image_size": "1024x1024",
@@ -304,6 +312,19 @@ def test_default_aliases_are_every_sdk_image_model(client: TestClient, triton: F
     for model in OPENAI_IMAGE_MODELS:
         assert post(client, model=model, steps=1).status_code == 200, model
     assert post(client, model="tiny", steps=1).status_code == 200  # the served name itself
+
+
+def test_models_retrieve_answers_every_served_name_and_alias(client: TestClient) -> None:
+    sdk = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="open", http_client=client, max_retries=0)
+    for name in ("tiny", *OPENAI_IMAGE_MODELS):
+        model = sdk.models.retrieve(name)  # the SDK's own model type
+        assert (model.id, model.object, model.owned_by) == (name, "model", "t2i-triton")
+        assert_conforms("Model", client.get(f"/v1/models/{name}").json())
+    with pytest.raises(openai.NotFoundError) as missing:
+        sdk.models.retrieve("stable-diffusion-9")
+    assert missing.value.status_code == 404
+    assert_conforms("ErrorResponse", missing.value.response.json())
+    assert missing.value.code == "model_not_found" and missing.value.param == "model"
 
 
 def test_unknown_model_names_the_served_and_aliased_models(client: TestClient) -> None:

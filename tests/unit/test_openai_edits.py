@@ -8,6 +8,7 @@ import base64
 import io
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -24,6 +25,7 @@ from frontend.api.openai.image_inputs import (
     VARIATION_STRENGTH,
 )
 from frontend.generation.sizing import generation_size
+from tests.openai_spec import assert_conforms
 from tests.unit.conftest import TINY, FakeTriton, make_client
 
 RNG = np.random.default_rng(3)
@@ -213,6 +215,92 @@ def test_edit_url_response(sdk: OpenAI, client: TestClient) -> None:
     url = (response.data or [])[0].url or ""
     fetched = client.get(url)
     assert fetched.status_code == 200 and Image.open(io.BytesIO(fetched.content)).size == (256, 256)
+
+
+# --- the JSON body of /v1/images/edits (OpenAI's EditImageBodyJsonParam) ------------------------------
+
+
+def data_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+def post_json(client: TestClient, **body: object) -> httpx.Response:
+    return client.post("/v1/images/edits", json={"prompt": "a red circle"} | body)
+
+
+def test_json_edit_by_data_uri_inpaints_as_the_multipart_one(client: TestClient, triton: FakeTriton) -> None:
+    images = [{"image_url": data_uri(png(IMAGE))}]
+    mask = {"image_url": data_uri(mask_png())}
+    response = post_json(client, images=images, mask=mask, n=2, response_format="b64_json", seed=40)
+    assert response.status_code == 200, response.text
+    (request,) = triton.requests
+    assert np.array_equal(request.init_image, IMAGE) and request.strength == INPAINT_STRENGTH
+    expected_mask = np.full((96, 128), KEEP, dtype=np.uint8)
+    expected_mask[HOLE] = REPAINT
+    assert request.mask is not None and np.array_equal(request.mask, expected_mask)
+    assert request.num_images == 2 and request.seed == 40 and request.prompt == "a red circle"
+    body = response.json()
+    assert_conforms("ImagesResponse", body | {"size": "1024x1024"})  # 128x96 is outside the spec's enum
+    for item in body["data"]:
+        assert np.array_equal(decode(item["b64_json"])[expected_mask == KEEP], IMAGE[expected_mask == KEEP])
+
+
+def test_json_edit_by_file_id_reads_the_callers_stored_image(client: TestClient, triton: FakeTriton) -> None:
+    generated = client.post("/v1/images/generations", json={"prompt": "a square", "size": "256x256"})
+    assert generated.status_code == 200
+    (stored,) = client.get("/v1/images").json()["data"]
+    pixels = np.asarray(Image.open(io.BytesIO(client.get(f"/images/{stored['id']}").content)).convert("RGB"))
+    response = post_json(client, images=[{"file_id": stored["id"]}], input_fidelity="high")
+    assert response.status_code == 200, response.text
+    request = triton.requests[-1]
+    assert np.array_equal(request.init_image, pixels) and request.mask is None
+    assert request.strength == INPUT_FIDELITY_STRENGTH["high"]
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"images": [{"image_url": data_uri(png(IMAGE)), "file_id": "0" * 32}]}, "images[0]"),
+        ({"images": [{}]}, "images[0]"),
+        ({"images": [{"url": "https://example.com/a.png"}]}, "images[0].url"),
+        ({"images": []}, "images"),
+        ({"images": [{"image_url": data_uri(png(IMAGE))}, {"image_url": data_uri(b"junk")}]}, "images[1]"),
+        ({"images": [{"image_url": "data:image/png;base64,AAAA"}]}, "images[0]"),
+        ({"images": [{"file_id": "0" * 32}]}, "images[0]"),  # no such stored image
+        ({"images": [{"image_url": "http://10.0.0.1/a.png"}]}, "images[0]"),  # the reference SSRF rules
+        ({"images": [{"image_url": "ftp://example.com/a.png"}]}, "images[0]"),
+        (
+            {"images": [{"image_url": data_uri(png(IMAGE))}], "mask": {"image_url": data_uri(png(IMAGE))}},
+            "mask",
+        ),
+        (
+            {
+                "images": [{"image_url": data_uri(png(IMAGE))}] * 2,
+                "mask": {"image_url": data_uri(mask_png())},
+            },
+            "images",
+        ),
+        ({"images": [{"image_url": data_uri(png(IMAGE))}], "n": "2"}, "n"),  # strict, as generations are
+        ({"images": [{"image_url": data_uri(png(IMAGE))}], "prompt": ""}, "prompt"),
+        ({"images": [{"image_url": data_uri(png(IMAGE))}], "output_format": "webp"}, "output_format"),
+    ],
+)
+def test_json_edit_errors_name_the_field(
+    client: TestClient, triton: FakeTriton, body: dict[str, object], param: str
+) -> None:
+    response = post_json(client, **body)
+    assert response.status_code == 400, response.text
+    assert_conforms("ErrorResponse", response.json())
+    assert response.json()["error"]["param"] == param
+    assert triton.requests == []
+
+
+def test_json_edit_nulls_mean_the_defaults(client: TestClient, triton: FakeTriton) -> None:
+    images = [{"image_url": data_uri(png(IMAGE))}]
+    nulls = {"n": None, "size": None, "quality": None, "output_format": None, "stream": None}
+    response = post_json(client, images=images, **nulls)
+    assert response.status_code == 200, response.text
+    assert triton.requests[-1].num_images == 1 and response.json()["output_format"] == "png"
 
 
 # --- /v1/images/variations -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from frontend.generation.references import (
+    Origin,
     ReferenceError,
     ReferenceLoader,
     ReferencePolicy,
@@ -67,7 +68,7 @@ def make_loader(
 
 
 def load(loader: ReferenceLoader, reference: str, index: int = 0) -> Image.Image:
-    return asyncio.run(loader.load(reference, OWNER, index))
+    return asyncio.run(loader.load(reference, OWNER, Origin.reference(index)))
 
 
 # data: URIs

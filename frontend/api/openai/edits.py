@@ -8,10 +8,20 @@ image alone, under a fixed neutral prompt (the API has none).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
 import numpy as np
 from fastapi import UploadFile
 
-from frontend.api.openai.edit_schemas import MAX_EDIT_IMAGES, ImageEditForm, ImageVariationForm
+from frontend.api.openai.edit_schemas import (
+    MAX_EDIT_IMAGES,
+    ImageEditFields,
+    ImageEditForm,
+    ImageEditJSON,
+    ImageVariationForm,
+)
 from frontend.api.openai.image_inputs import (
     INPAINT_STRENGTH,
     INPUT_FIDELITY_STRENGTH,
@@ -23,6 +33,7 @@ from frontend.api.openai.image_inputs import (
 )
 from frontend.api.openai.translation import QUALITY_TIERS, check_model, tier_steps
 from frontend.generation.compositing import KeptPixels
+from frontend.generation.references import Origin
 from frontend.generation.service import ImageJob, seed_or_random, validated
 from frontend.generation.sizing import generation_size, parse_size
 from frontend.http.errors import InvalidParameter
@@ -33,6 +44,8 @@ from t2i.request import GenerationRequest
 
 EDITS_ROUTE = "/v1/images/edits"
 VARIATIONS_ROUTE = "/v1/images/variations"
+# A reference (URL, data URI, stored image id) -> its bytes, errors the API's (ImageGenerator.read_reference).
+ReadReference = Callable[[str, Origin], Awaitable[bytes]]
 # Internal field -> this API's field, for error messages.
 PUBLIC_NAMES = {"num_images": "n", "width": "size", "height": "size", "init_image": "image"}
 # The prompt of every variation. Empty is refused by the pipeline (a prompt is required), and a
@@ -48,8 +61,17 @@ def output_size(size: str, image: np.ndarray, metadata: ModelMetadata) -> tuple[
     return parse_size(size, metadata)
 
 
-def uploaded_images(form: ImageEditForm) -> list[np.ndarray]:
-    """The decoded images; errors name `image`, or `image[i]` among several."""
+@dataclass(frozen=True)
+class EditInputs:
+    """An edit's images and mask as sent, undecoded, each with the name errors give it."""
+
+    images: list[tuple[str, bytes]]
+    mask: tuple[str, bytes] | None = None
+    images_param: str = "image"  # the field itself, for errors about all of them
+
+
+def form_inputs(form: ImageEditForm) -> EditInputs:
+    """The multipart body's files; errors name `image`, or `image[i]` among several."""
     files: list[UploadFile] = form.images()
     if not files:
         raise InvalidParameter("image is required: one image file, or several as image[]", param="image")
@@ -57,27 +79,42 @@ def uploaded_images(form: ImageEditForm) -> list[np.ndarray]:
         raise InvalidParameter("send the images either as image or as image[], not both", param="image")
     if len(files) > MAX_EDIT_IMAGES:
         raise InvalidParameter(f"at most {MAX_EDIT_IMAGES} images, got {len(files)}", param="image")
-    if len(files) == 1:
-        return [decode_image(files[0], "image")]
-    return [decode_image(f, f"image[{i}]") for i, f in enumerate(files)]
+    # Starlette has spooled each part already (to disk past 1 MiB); the body limit bounds them.
+    names = ["image"] if len(files) == 1 else [f"image[{i}]" for i in range(len(files))]
+    mask = ("mask", form.mask.file.read()) if form.mask is not None else None
+    return EditInputs([(name, f.file.read()) for name, f in zip(names, files, strict=True)], mask)
 
 
-def to_edit_job(form: ImageEditForm, metadata: ModelMetadata, caller: Caller, settings: Settings) -> ImageJob:
-    """Decodes the uploads (CPU-bound: the route runs this off the event loop)."""
+async def json_inputs(body: ImageEditJSON, read: ReadReference) -> EditInputs:
+    """The JSON body's references, read at once; errors name `images[i]` or `mask`."""
+    origins = [Origin(i, f"images[{i}]") for i in range(len(body.images))]
+    reads = [read(ref.reference, origin) for ref, origin in zip(body.images, origins, strict=True)]
+    if body.mask is not None:
+        reads.append(read(body.mask.reference, Origin(len(origins), "mask")))
+    data = await asyncio.gather(*reads)
+    mask = ("mask", data[-1]) if body.mask is not None else None
+    return EditInputs([(o.label, d) for o, d in zip(origins, data, strict=False)], mask, "images")
+
+
+def to_edit_job(
+    form: ImageEditFields, inputs: EditInputs, metadata: ModelMetadata, caller: Caller, settings: Settings
+) -> ImageJob:
+    """Decodes the images (CPU-bound: the route runs this off the event loop)."""
     check_model(form.model, metadata, settings.model_aliases)
-    images = uploaded_images(form)
+    images = [decode_image(data, name) for name, data in inputs.images]
     width, height = output_size(form.size, images[0], metadata)
     gen_width, gen_height = generation_size(width, height, metadata)
     keep = None
-    if form.mask is not None:
+    if inputs.mask is not None:
         if len(images) > 1:
             # OpenAI applies the mask to the first image; the others could only be ignored here.
             raise InvalidParameter(
                 f"a mask edits one image; got {len(images)} (send only the image the mask belongs to)",
-                param="image",
+                param=inputs.images_param,
             )
         init_image = images[0]
-        mask = repaint_mask(form.mask, (init_image.shape[1], init_image.shape[0]))
+        mask_param, mask_data = inputs.mask
+        mask = repaint_mask(mask_data, (init_image.shape[1], init_image.shape[0]), mask_param)
         strength = form.strength or INPAINT_STRENGTH
         keep = KeptPixels.at_output_size(init_image, mask == KEEP, width, height)
     else:
@@ -116,7 +153,8 @@ def to_variation_job(
 ) -> ImageJob:
     """Decodes the upload (CPU-bound: the route runs this off the event loop)."""
     check_model(form.model, metadata, settings.model_aliases)
-    image = decode_image(form.image, "image")
+    # Starlette has spooled the part already (to disk past 1 MiB); the body limit bounds it.
+    image = decode_image(form.image.file.read(), "image")
     width, height = output_size(form.size, image, metadata)
     gen_width, gen_height = generation_size(width, height, metadata)
     request = GenerationRequest(

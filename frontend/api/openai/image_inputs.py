@@ -1,12 +1,11 @@
-"""Images sent to the OpenAI routes: uploaded files decoded, OpenAI's mask rule, and how strongly an input
-image steers what is generated from it."""
+"""Images sent to the OpenAI routes (uploaded, or read by reference) decoded, OpenAI's mask rule, and how
+strongly an input image steers what is generated from it."""
 
 from __future__ import annotations
 
 from io import BytesIO
 
 import numpy as np
-from fastapi import UploadFile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from frontend.generation.references import PILLOW_FORMATS, flatten_to_rgb, has_alpha
@@ -45,20 +44,19 @@ def _open(data: bytes, param: str, formats: tuple[str, ...], described: str) -> 
         raise InvalidParameter(f"{param} is not a {described} image", param=param) from None
 
 
-def decode_image(upload: UploadFile, param: str) -> np.ndarray:
-    """An uploaded image as uint8 RGB [H, W, 3]; transparency is composited onto white."""
-    # Starlette has spooled the part already (to disk past 1 MiB); the body limit bounds it.
-    picture = _open(upload.file.read(), param, PILLOW_FORMATS, "PNG, JPEG, WebP or GIF")
+def decode_image(data: bytes, param: str) -> np.ndarray:
+    """An image sent with the request as uint8 RGB [H, W, 3]; transparency is composited onto white."""
+    picture = _open(data, param, PILLOW_FORMATS, "PNG, JPEG, WebP or GIF")
     try:
         return np.asarray(flatten_to_rgb(picture))
     except (OSError, ValueError, SyntaxError, EOFError):  # a truncated body fails only when decoded
         raise InvalidParameter(f"{param} is not a complete image", param=param) from None
 
 
-def repaint_mask(upload: UploadFile, image_size: tuple[int, int], param: str = "mask") -> np.ndarray:
+def repaint_mask(data: bytes, image_size: tuple[int, int], param: str = "mask") -> np.ndarray:
     """OpenAI's mask rule: a PNG of the image's size whose fully transparent pixels (alpha 0) are to be
     repainted. Returns the pipeline's mask, uint8 [H, W]: REPAINT there, KEEP elsewhere."""
-    picture = _open(upload.file.read(), param, ("PNG",), "PNG")
+    picture = _open(data, param, ("PNG",), "PNG")
     if picture.size != image_size:
         raise InvalidParameter(
             f"{param} is {picture.width}x{picture.height} but the image is {image_size[0]}x{image_size[1]}; "

@@ -8,12 +8,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import StreamingResponse
 
 from frontend.api.openai import edits, streaming, translation
-from frontend.api.openai.edit_schemas import ImageEditForm, ImageVariationForm
+from frontend.api.openai.edit_schemas import ImageEditFields, ImageEditForm, ImageEditJSON, ImageVariationForm
 from frontend.api.openai.schemas import ImageGenerationRequest, ImagesResponse, ModelCard, ModelList
+from frontend.api.openai.translation import check_model
 from frontend.generation.service import ImageGenerator, ImageJob
+from frontend.http.content_types import JSONBodyRoute, json_body_alternative
 from frontend.http.dependencies import GeneratorDep, SettingsDep, TritonDep
+from frontend.http.errors import ModelNotFound
 from frontend.security.auth import CallerDep, RateLimitedCallerDep
 from frontend.security.signed_urls import absolute_image_url
+from frontend.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible images"])
 
@@ -53,8 +57,42 @@ async def create_images(
     return translation.to_response(body, job, result, urls)
 
 
+async def edit_images_json(
+    body: ImageEditJSON,
+    request: Request,
+    caller: RateLimitedCallerDep,
+    generator: GeneratorDep,
+    settings: SettingsDep,
+) -> ImagesResponse | StreamingResponse:
+    """OpenAI's JSON form of an edit: `images` (and `mask`) by `image_url` (http(s), fetched under the
+    reference image rules, or a data URI) or `file_id` (one of your stored images)."""
+    metadata = await generator.metadata()
+    check_model(body.model, metadata, settings.model_aliases)  # before any URL is fetched
+    inputs = await edits.json_inputs(
+        body, lambda reference, origin: generator.read_reference(reference, caller.owner, origin)
+    )
+    job = await asyncio.to_thread(edits.to_edit_job, body, inputs, metadata, caller, settings)
+    return await answer_edit(body, job, request, generator, settings)
+
+
+# Registered before the multipart route, so that it takes the JSON requests and that one the rest.
+router.add_api_route(
+    "/images/edits",
+    edit_images_json,
+    methods=["POST"],
+    response_model=ImagesResponse,
+    response_model_exclude_none=True,
+    responses=EVENT_STREAM,
+    route_class_override=JSONBodyRoute,
+)
+
+
 @router.post(
-    "/images/edits", response_model=ImagesResponse, response_model_exclude_none=True, responses=EVENT_STREAM
+    "/images/edits",
+    response_model=ImagesResponse,
+    response_model_exclude_none=True,
+    responses=EVENT_STREAM,
+    openapi_extra=json_body_alternative(ImageEditJSON.__name__),
 )
 async def edit_images(
     form: Annotated[ImageEditForm, Form(media_type="multipart/form-data")],
@@ -64,14 +102,25 @@ async def edit_images(
     settings: SettingsDep,
 ) -> ImagesResponse | StreamingResponse:
     """Edit an image from a prompt: repaint where the mask is transparent, keeping every other pixel, or
-    redraw it all without a mask; works with the official `openai` SDK's `images.edit`."""
+    redraw it all without a mask; works with the official `openai` SDK's `images.edit`. Also takes
+    OpenAI's JSON body (`application/json`: `images` and `mask` by `image_url` or `file_id`)."""
     metadata = await generator.metadata()
-    job = await asyncio.to_thread(edits.to_edit_job, form, metadata, caller, settings)
-    if form.stream:
-        return stream_events(generator, job, streaming.EDIT_EVENTS, form.quality)
+
+    def to_job() -> ImageJob:
+        return edits.to_edit_job(form, edits.form_inputs(form), metadata, caller, settings)
+
+    job = await asyncio.to_thread(to_job)  # reads and decodes the uploads
+    return await answer_edit(form, job, request, generator, settings)
+
+
+async def answer_edit(
+    fields: ImageEditFields, job: ImageJob, request: Request, generator: ImageGenerator, settings: Settings
+) -> ImagesResponse | StreamingResponse:
+    if fields.stream:
+        return stream_events(generator, job, streaming.EDIT_EVENTS, fields.quality)
     result = await generator.generate(job, request.is_disconnected)
     urls = {i.record.id: absolute_image_url(request, settings, i.record.filename) for i in result.images}
-    return translation.images_response(form.response_format, job, result, urls, form.quality)
+    return translation.images_response(fields.response_format, job, result, urls, fields.quality)
 
 
 @router.post("/images/variations", response_model=ImagesResponse, response_model_exclude_none=True)
@@ -102,3 +151,14 @@ async def list_models(caller: CallerDep, triton: TritonDep, settings: SettingsDe
     """The served model first, then the aliases of it (`root`: the served model a name runs)."""
     names = translation.model_names(await triton.metadata(), settings.model_aliases)
     return ModelList(data=[ModelCard(id=name, created=0, root=root) for name, root in names.items()])
+
+
+@router.get("/models/{model:path}", response_model=ModelCard)
+async def retrieve_model(
+    model: str, caller: CallerDep, triton: TritonDep, settings: SettingsDep
+) -> ModelCard:
+    """One name of GET /v1/models (a served model or an alias), as OpenAI's model object; else a 404."""
+    names = translation.model_names(await triton.metadata(), settings.model_aliases)
+    if model not in names:
+        raise ModelNotFound(f"The model '{model}' does not exist or is not served here", param="model")
+    return ModelCard(id=model, created=0, root=names[model])
