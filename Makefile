@@ -99,9 +99,13 @@ bench-quick: install perf-analyzer
 	$(PY) -m benchmarks.run --quick --skip-sd15
 
 # Cold start of the default model: spawn -> /readyz 200 and the memory of the whole process tree, 3 runs.
-.PHONY: cold-start
+.PHONY: cold-start cold-start-catalogue
 cold-start: install
 	$(PY) -m benchmarks.cold_start --model $(MODEL) --runs 3
+
+# The same with three models in one repository: the default model, the tiny preset and tiny-sdxl.
+cold-start-catalogue: install
+	$(PY) -m benchmarks.cold_start --model $(MODEL) --catalogue --runs 3
 
 # perf_analyzer: PyPI's perf-analyzer is a placeholder; the binary ships in the tritonclient 2.41 wheel.
 PA_LIBS = $(VENV)/lib/python3*/site-packages/nvidia_pytriton.libs

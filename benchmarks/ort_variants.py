@@ -17,8 +17,7 @@ from tqdm import tqdm
 
 from benchmarks.unet_step import unet_step_feeds
 from t2i import contract
-from t2i.contract import ModelMetadata
-from t2i.onnx_networks import network_path
+from t2i.onnx_networks import network_path, repository_metadata
 
 LEVELS = {
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -28,9 +27,7 @@ LEVELS = {
 
 
 def run(repository: Path, size: int, repeats: int) -> list[dict]:
-    metadata = ModelMetadata.load(
-        contract.version_dir(repository, contract.PIPELINE.name) / contract.METADATA_FILENAME
-    )
+    metadata = repository_metadata(repository)
     feeds = unet_step_feeds(metadata, size)
     variants = [(level, threads, "0") for level in LEVELS for threads in (1, 0)] + [("all", 0, "1")]
     results = []
@@ -42,9 +39,8 @@ def run(repository: Path, size: int, repeats: int) -> list[dict]:
         options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
         if threads:
             options.intra_op_num_threads = threads
-        session = ort.InferenceSession(
-            str(network_path(repository, contract.UNET)), options, providers=["CPUExecutionProvider"]
-        )
+        unet_file = network_path(repository, metadata.name, contract.UNET)
+        session = ort.InferenceSession(str(unet_file), options, providers=["CPUExecutionProvider"])
         session.run(["noise_pred"], feeds)  # warm-up
         times = []
         for _ in range(repeats):

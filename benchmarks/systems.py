@@ -20,7 +20,7 @@ import tritonclient.grpc as grpcclient
 from export.components import Components
 from t2i import contract, pipeline_client
 from t2i.denoise import DenoisingPipeline, Networks
-from t2i.onnx_networks import OnnxNetworks
+from t2i.onnx_networks import OnnxNetworks, local_pipeline
 from t2i.request import GenerationRequest
 
 PROMPT = "a red circle on a blue background"
@@ -42,9 +42,7 @@ class System(Protocol):
 
 
 def load_pipeline(repository: Path, networks: Networks) -> DenoisingPipeline:
-    return DenoisingPipeline.from_version_dir(
-        contract.version_dir(repository, contract.PIPELINE.name), networks
-    )
+    return local_pipeline(repository, networks=networks)
 
 
 def internal_request(workload: Workload) -> GenerationRequest:

@@ -20,7 +20,7 @@ import onnxruntime as ort
 
 from t2i import contract
 from t2i.contract import ModelMetadata
-from t2i.onnx_networks import network_path
+from t2i.onnx_networks import network_path, repository_metadata
 from t2i.onnx_session import create_session
 
 
@@ -56,11 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
-    metadata_file = (
-        contract.version_dir(args.model_repository, contract.PIPELINE.name) / contract.METADATA_FILENAME
-    )
-    metadata = ModelMetadata.load(metadata_file)
-    onnx_file = network_path(args.model_repository, contract.UNET)
+    metadata = repository_metadata(args.model_repository)
+    onnx_file = network_path(args.model_repository, metadata.name, contract.UNET)
     external = onnx_file.with_name(onnx_file.name + ".data")
     print(f"model {metadata.name}: {onnx_file} ({onnx_file.stat().st_size / 1e6:.1f} MB)", end="")
     print(f" + external data {external.stat().st_size / 1e9:.2f} GB" if external.exists() else "")

@@ -1,4 +1,5 @@
-"""`python -m export`: a checkpoint folder or a built-in preset -> a verified Triton model repository."""
+"""`python -m export`: a checkpoint folder or a built-in preset -> one more served model in a verified
+Triton model repository (the models already there stay; `--remove NAME` takes one out)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from export.repository import (
     VerificationFailed,
     fingerprint,
     is_up_to_date,
+    remove_model,
     write_model_repository,
 )
 from export.tensorrt_engine import TensorRTUnavailable
 from export.triton_config import BACKENDS
+from t2i import contract
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -29,6 +32,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         help=f"local diffusers-format folder of a supported family: {supported_families()}",
     )
+    source.add_argument("--remove", metavar="NAME", help="take the served model NAME out of the repository")
     parser.add_argument("--output", type=Path, default=Path("model_repository"), help="model repository")
     parser.add_argument(
         "--backend",
@@ -40,7 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp16: TensorRT only")
     parser.add_argument("--fp16-vae", action="store_true", help="build the VAE in FP16 too (may give NaNs)")
     parser.add_argument("--timing-cache", default="var/tensorrt_timing.cache", help="TensorRT timing cache")
-    parser.add_argument("--name", help="served model name (default: the preset or folder name)")
+    parser.add_argument(
+        "--name", help="served model name (default: the preset or folder name); an existing one is replaced"
+    )
     parser.add_argument("--seed", type=int, default=0, help="weight seed of a preset")
     parser.add_argument(
         "--native-size",
@@ -50,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--opset", type=int, default=17)
     parser.add_argument("--atol", type=float, default=1e-3, help="verification tolerance, absolute part")
     parser.add_argument("--rtol", type=float, default=1e-3, help="... and relative to the output's max")
-    parser.add_argument("--force", action="store_true", help="export again even if up to date")
+    parser.add_argument("--force", action="store_true", help="export this model again even if up to date")
     return parser.parse_args(argv)
 
 
@@ -84,9 +90,19 @@ def main(argv: list[str] | None = None) -> int:
         fp16_vae=args.fp16_vae,
         timing_cache=args.timing_cache,
     )
+    if args.remove:
+        return remove(args.output, args.remove)
+    served = args.name or (args.preset if args.preset else args.model.resolve().name)
+    try:
+        contract.check_served_name(served)
+    except ValueError as exc:
+        print(f"error: {exc}; pass --name", file=sys.stderr)
+        return 2
     digest = fingerprint(source_description(args), options)
-    if not args.force and is_up_to_date(args.output, digest):
-        print(f"{args.output} is up to date for this input; nothing to do (use --force to export again)")
+    if not args.force and is_up_to_date(args.output, served, digest):
+        print(
+            f"{args.output}: {served!r} is up to date for this input; nothing to do (--force: export again)"
+        )
         return 0
     print(f"building components from {'preset ' + args.preset if args.preset else args.model} ...")
     try:
@@ -111,8 +127,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     meta = components.metadata()
+    others = [name for name in contract.served_models(args.output) if name != meta.name]
     print(
         f"wrote {args.output}: model {meta.name!r}, native {meta.native_width}x{meta.native_height}, "
-        f"backend {args.backend}" + (" (random weights)" if meta.random_weights else "")
+        f"backend {args.backend}"
+        + (" (random weights)" if meta.random_weights else "")
+        + (f"; also served: {', '.join(others)}" if others else "")
+    )
+    return 0
+
+
+def remove(repository: Path, served: str) -> int:
+    if not remove_model(repository, served):
+        held = ", ".join(contract.served_models(repository)) or "none"
+        print(f"error: {repository} does not hold {served!r} (it holds: {held})", file=sys.stderr)
+        return 1
+    left = ", ".join(contract.served_models(repository)) or "none"
+    print(
+        f"removed {served!r} from {repository}; still served: {left} (a running Triton unloads it on reload)"
     )
     return 0

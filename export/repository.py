@@ -1,4 +1,5 @@
-"""Fill a Triton model repository from checkpoint components: one model per network, and `pipeline`."""
+"""Add a served model to a Triton model repository from checkpoint components: one Triton model per
+network (`<served>__<network>`), its assets for the shared `pipeline` model, and that model."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from export.triton_config import network_config, pipeline_config
 from t2i import contract
 
 MANIFEST_FILENAME = "export_manifest.json"
-EXPORTER_VERSION = 3  # bump when the repository layout changes, so old exports are redone
+EXPORTER_VERSION = 4  # bump when the repository layout changes, so old exports are redone
 
 NETWORK_MODEL_PY = "from t2i.triton_models.onnx_network import TritonPythonModel  # noqa: F401\n"
 PIPELINE_MODEL_PY = "from t2i.triton_models.pipeline import TritonPythonModel  # noqa: F401\n"
@@ -64,80 +65,129 @@ def fingerprint(source: dict, options: ExportOptions) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def is_up_to_date(repository: Path, digest: str) -> bool:
-    manifest = repository / contract.PIPELINE.name / MANIFEST_FILENAME
+def manifest_path(repository: Path, served: str) -> Path:
+    return contract.model_assets_dir(repository, served) / MANIFEST_FILENAME
+
+
+def is_up_to_date(repository: Path, served: str, digest: str) -> bool:
+    manifest = manifest_path(repository, served)
     if not manifest.is_file():
         return False
     return json.loads(manifest.read_text()).get("fingerprint") == digest
 
 
+def network_dirs(repository: Path, served: str) -> list[Path]:
+    """The Triton model folders of one served model's networks."""
+    prefix = contract.network_model_name(served, "")
+    return sorted(p for p in repository.glob(f"{prefix}*") if p.is_dir())
+
+
+def remove_model(repository: Path, served: str) -> bool:
+    """Take one served model out of a repository (its networks and its assets); the others stay. The
+    shared pipeline goes with the last model. False if the repository does not hold it."""
+    assets = contract.model_assets_dir(repository, served)
+    found = assets.is_dir() or bool(network_dirs(repository, served))
+    for directory in network_dirs(repository, served):
+        shutil.rmtree(directory)
+    shutil.rmtree(assets, ignore_errors=True)
+    if not contract.served_models(repository):
+        shutil.rmtree(repository / contract.PIPELINE.name, ignore_errors=True)
+    return found
+
+
+def remove_pre_catalogue_export(repository: Path) -> str | None:
+    """A repository from before the catalogue holds one model under the bare network names; its files are
+    replaced by the new layout (the model in it is named, to be exported again if still wanted)."""
+    if not contract.is_pre_catalogue(repository):
+        return None
+    pipeline_dir = contract.version_dir(repository, contract.PIPELINE.name)
+    old_name = contract.ModelMetadata.load(pipeline_dir / contract.METADATA_FILENAME).name
+    every_network = {spec.name for specs in contract.FAMILY_NETWORKS.values() for spec in specs}
+    for network in every_network:
+        shutil.rmtree(repository / network, ignore_errors=True)
+    for name in (*contract.TOKENIZER_DIRNAMES, contract.SCHEDULER_DIRNAME):
+        shutil.rmtree(pipeline_dir / name, ignore_errors=True)
+    (pipeline_dir / contract.METADATA_FILENAME).unlink()
+    (repository / contract.PIPELINE.name / MANIFEST_FILENAME).unlink(missing_ok=True)
+    return old_name
+
+
 def write_model_repository(
     components: Components, repository: Path, options: ExportOptions, digest: str
 ) -> list[Verification]:
-    """Export, verify and configure every network, then the pipeline model; the manifest comes last so an
-    interrupted export is redone on the next run."""
+    """Add one served model to the repository (replacing a model of the same name, keeping the others):
+    export, verify and configure every network, then the model's assets for the shared pipeline; the
+    manifest comes last so an interrupted export is redone on the next run."""
     metadata = components.metadata()
+    served = contract.check_served_name(metadata.name)
     tensorrt = options.backend == "tensorrt"
     if tensorrt:
         metadata = tensorrt_metadata(metadata)
-    (repository / contract.PIPELINE.name / MANIFEST_FILENAME).unlink(missing_ok=True)
+    replaced = remove_pre_catalogue_export(repository)
+    if replaced is not None:
+        tqdm.write(f"removed {replaced!r}, exported before the model catalogue (export it again to serve it)")
+    manifest_path(repository, served).unlink(missing_ok=True)
     results = []
     jobs = plan_exports(components)
-    # A network of another family left from an earlier export would be loaded by Triton for nothing.
-    every_network = {spec.name for specs in contract.FAMILY_NETWORKS.values() for spec in specs}
-    for stale in every_network - {job.spec.name for job in jobs}:
-        shutil.rmtree(repository / stale, ignore_errors=True)
+    # A network of another family left from an earlier export of this name would be loaded for nothing.
+    kept = {contract.network_model_name(served, job.spec.name) for job in jobs}
+    for stale in network_dirs(repository, served):
+        if stale.name not in kept:
+            shutil.rmtree(stale)
     progress = tqdm(total=(3 if tensorrt else 2) * len(jobs) + 1, desc="export", unit="step")
     for job in jobs:
-        model_dir = repository / job.spec.name
-        onnx_path = contract.version_dir(repository, job.spec.name) / contract.ONNX_FILENAME
-        progress.set_description(f"export {job.spec.name}")
+        triton_name = contract.network_model_name(served, job.spec.name)
+        version_dir = contract.network_dir(repository, served, job.spec.name)
+        onnx_path = version_dir / contract.ONNX_FILENAME
+        progress.set_description(f"export {triton_name}")
         export_onnx(job, onnx_path, options.opset)
         progress.update()
-        progress.set_description(f"verify {job.spec.name}")
+        progress.set_description(f"verify {triton_name}")
         result = verify_onnx(job, onnx_path, options.atol, options.rtol)
         results.append(result)
         tqdm.write(
-            f"{job.spec.name}: max abs diff onnxruntime vs PyTorch {result.max_abs_diff:.3e} "
+            f"{triton_name}: max abs diff onnxruntime vs PyTorch {result.max_abs_diff:.3e} "
             f"(output scale {result.reference_scale:.3g}, tolerance {result.tolerance:.3e})"
         )
         if not result.ok:
             progress.close()
             raise VerificationFailed(
-                f"{job.spec.name}: ONNX output differs from PyTorch by {result.max_abs_diff:.3e}, "
+                f"{triton_name}: ONNX output differs from PyTorch by {result.max_abs_diff:.3e}, "
                 f"above the tolerance {result.tolerance:.3e}"
             )
         if tensorrt:
-            progress.set_description(f"TensorRT engine {job.spec.name}")
+            progress.set_description(f"TensorRT engine {triton_name}")
             fp16 = options.engine_fp16(job.spec.name)
-            engine = onnx_path.parent / contract.ENGINE_FILENAME
+            engine = version_dir / contract.ENGINE_FILENAME
             build_engine(onnx_path, engine, job.spec, metadata, fp16, Path(options.timing_cache))
-            tqdm.write(f"{job.spec.name}: TensorRT engine {'FP16' if fp16 else 'FP32'} -> {engine}")
+            tqdm.write(f"{triton_name}: TensorRT engine {'FP16' if fp16 else 'FP32'} -> {engine}")
             progress.update()
-        (model_dir / "config.pbtxt").write_text(network_config(job.spec, metadata, options.backend))
-        model_py = onnx_path.parent / "model.py"
+        config = network_config(job.spec, metadata, options.backend)
+        (version_dir.parent / "config.pbtxt").write_text(config)
+        model_py = version_dir / "model.py"
         if options.backend == "python-onnxruntime":
             model_py.write_text(MODEL_PY_HEADER + NETWORK_MODEL_PY)
         else:
             model_py.unlink(missing_ok=True)
         progress.update()
 
-    progress.set_description("write pipeline")
-    version_dir = contract.version_dir(repository, contract.PIPELINE.name)
+    progress.set_description(f"write {served} for the pipeline")
+    assets = contract.model_assets_dir(repository, served)
     for dirname in contract.TOKENIZER_DIRNAMES:
-        shutil.rmtree(version_dir / dirname, ignore_errors=True)
-    version_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(assets / dirname, ignore_errors=True)
+    assets.mkdir(parents=True, exist_ok=True)
     for tokenizer, dirname in zip(components.tokenizers, contract.TOKENIZER_DIRNAMES, strict=False):
-        tokenizer.save_pretrained(version_dir / dirname)
-    scheduler_dir = version_dir / contract.SCHEDULER_DIRNAME
+        tokenizer.save_pretrained(assets / dirname)
+    scheduler_dir = assets / contract.SCHEDULER_DIRNAME
     scheduler_dir.mkdir(exist_ok=True)
     (scheduler_dir / "scheduler_config.json").write_text(json.dumps(components.scheduler_config, indent=2))
-    (version_dir / contract.METADATA_FILENAME).write_text(metadata.to_json())
-    (version_dir / "model.py").write_text(MODEL_PY_HEADER + PIPELINE_MODEL_PY)
-    (repository / contract.PIPELINE.name / "config.pbtxt").write_text(pipeline_config(metadata))
+    (assets / contract.METADATA_FILENAME).write_text(metadata.to_json())
+    pipeline_version_dir = contract.version_dir(repository, contract.PIPELINE.name)
+    (pipeline_version_dir / "model.py").write_text(MODEL_PY_HEADER + PIPELINE_MODEL_PY)
+    (repository / contract.PIPELINE.name / "config.pbtxt").write_text(pipeline_config())
     manifest = {
         "fingerprint": digest,
-        "model": metadata.name,
+        "model": served,
         "backend": options.backend,
         "family": metadata.family,
         "precision": {n.name: "fp16" if options.engine_fp16(n.name) else "fp32" for n in metadata.networks}
@@ -145,7 +195,7 @@ def write_model_repository(
         else "fp32",
         "verification": [r.__dict__ for r in results],
     }
-    (repository / contract.PIPELINE.name / MANIFEST_FILENAME).write_text(json.dumps(manifest, indent=2))
+    manifest_path(repository, served).write_text(json.dumps(manifest, indent=2))
     progress.update()
     progress.close()
     return results

@@ -11,21 +11,23 @@ from t2i.contract import ModelMetadata, ModelSpec, TensorSpec
 BACKENDS = ("python-onnxruntime", "onnxruntime", "onnxruntime-cuda", "tensorrt")
 
 
-def _tensor(spec: TensorSpec, metadata: ModelMetadata, message: type) -> object:
+def _tensor(spec: TensorSpec, metadata: ModelMetadata | None, message: type) -> object:
+    # The pipeline's tensors have no dim that names a metadata field: it serves every model.
+    dims = spec.resolved_dims(metadata) if metadata is not None else spec.dims
     tensor = message(
         name=spec.name,
         data_type=mc.DataType.Value(f"TYPE_{'STRING' if spec.dtype == 'BYTES' else spec.dtype}"),
-        dims=list(spec.resolved_dims(metadata)),
+        dims=list(dims),
     )
     if spec.optional:
         tensor.optional = True
     return tensor
 
 
-def _model_config(spec: ModelSpec, metadata: ModelMetadata) -> mc.ModelConfig:
+def _model_config(spec: ModelSpec, metadata: ModelMetadata | None, name: str) -> mc.ModelConfig:
     # Networks have max_batch_size 0 and an explicit batch dim: the pipeline sizes their batches itself
     # (guidance doubles them). The pipeline batches whole requests through Triton's dynamic batcher.
-    config = mc.ModelConfig(name=spec.name, max_batch_size=spec.max_batch_size)
+    config = mc.ModelConfig(name=name, max_batch_size=spec.max_batch_size)
     if spec.decoupled:
         config.model_transaction_policy.decoupled = True
     if spec.max_batch_size > 0:
@@ -38,7 +40,10 @@ def _model_config(spec: ModelSpec, metadata: ModelMetadata) -> mc.ModelConfig:
 
 
 def network_config(spec: ModelSpec, metadata: ModelMetadata, backend: str) -> str:
-    config = _model_config(spec, metadata)
+    """One network of a served model, named `<served>__<network>`; it publishes its served model's
+    metadata, so that clients find every served model, and its facts, from Triton's configs."""
+    config = _model_config(spec, metadata, contract.network_model_name(metadata.name, spec.name))
+    config.parameters[contract.METADATA_PARAMETER].string_value = metadata.to_json()
     if backend == "python-onnxruntime":
         config.backend = "python"
         config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
@@ -62,12 +67,11 @@ def network_config(spec: ModelSpec, metadata: ModelMetadata, backend: str) -> st
     return text_format.MessageToString(config)
 
 
-def pipeline_config(metadata: ModelMetadata) -> str:
-    config = _model_config(contract.PIPELINE, metadata)
+def pipeline_config() -> str:
+    """The shared pipeline: the same for every repository (each model's facts are its networks')."""
+    config = _model_config(contract.PIPELINE, None, contract.PIPELINE.name)
     config.backend = "python"
     config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
-    # Clients (the frontend) read sizes and defaults from here over gRPC instead of hard-coding them.
-    config.parameters[contract.METADATA_PARAMETER].string_value = metadata.to_json()
     return text_format.MessageToString(config)
 
 

@@ -31,9 +31,9 @@ OPENAI_IMAGE_MODELS = (
     "gpt-image-2.6-flare",
     "chatgpt-image-latest",
 )
-# An alias target meaning "the served model, whatever its name": the name comes from the model repository,
-# which settings cannot know.
-SERVED_MODEL = "*"
+# An alias target meaning "the default served model, whatever its name": names come from the model
+# repository, which settings cannot know.
+DEFAULT_MODEL = "*"
 # Every Redis call (rate limit, admission) is a short script: a Redis that takes longer is treated as
 # down, and the request gets 503 instead of hanging with it.
 REDIS_TIMEOUT_S = 2.0
@@ -82,10 +82,13 @@ class Settings(BaseSettings):
     default_safety_tolerance: int = 2
     # The level of the OpenAI route's `moderation: "low"` (never stricter than the default level).
     low_moderation_safety_tolerance: int = 4
-    # `model` names the OpenAI route also takes: alias -> served model name, or "*" for the served model
-    # (JSON in the env: T2I_MODEL_ALIASES='{"dall-e-3": "sdxl"}'; '{}' takes served names only).
+    # The served model of requests that name none (and of the "*" aliases); unset or not served: the
+    # first served model by name.
+    default_model: str | None = None
+    # `model` names also taken: alias -> served model name, or "*" for the default model (JSON in the
+    # env: T2I_MODEL_ALIASES='{"dall-e-3": "sdxl"}'; '{}' takes served names only).
     model_aliases: dict[str, str] = Field(
-        default_factory=lambda: dict.fromkeys(OPENAI_IMAGE_MODELS, SERVED_MODEL)
+        default_factory=lambda: dict.fromkeys(OPENAI_IMAGE_MODELS, DEFAULT_MODEL)
     )
     # Request bodies over this answer 413.
     max_body_bytes: int = 64 * 1024 * 1024

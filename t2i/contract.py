@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,6 +158,8 @@ PIPELINE = ModelSpec(
     name="pipeline",
     inputs=(
         TensorSpec("prompt", "BYTES", (1,)),
+        # The served model to run (its name); may be left out where the repository serves one model.
+        TensorSpec("model", "BYTES", (1,), optional=True),
         TensorSpec("negative_prompt", "BYTES", (1,), optional=True),
         TensorSpec("width", "INT32", (1,), optional=True),
         TensorSpec("height", "INT32", (1,), optional=True),
@@ -183,7 +186,8 @@ PIPELINE = ModelSpec(
 )
 FINAL_RESPONSE = -1
 
-# Pipeline config parameter holding the model metadata as JSON, so a remote client can read it.
+# Network config parameter holding its served model's metadata as JSON, so a remote client (the frontend)
+# finds each served model, its sizes and defaults, from Triton alone.
 METADATA_PARAMETER = "model_metadata"
 METADATA_FILENAME = "model_metadata.json"
 # One tokenizer folder per text encoder, in the order of the family's text encoders.
@@ -197,6 +201,65 @@ MODEL_VERSION = "1"  # every model of the repository is served as version 1
 def version_dir(repository: Path, model: str) -> Path:
     """Where Triton finds a model's files: `<repository>/<model>/1/`."""
     return repository / model / MODEL_VERSION
+
+
+# A repository serves several models (a catalogue): each served model's networks are Triton models of
+# their own, named from the served name, and one shared `pipeline` model runs every served model's loop
+# (one process for torch and diffusers, however many models), chosen per request by its `model` input.
+NETWORK_SEPARATOR = "__"
+SERVED_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+MODELS_DIRNAME = "models"  # in the pipeline's version dir: one folder of assets per served model
+
+
+def check_served_name(name: str) -> str:
+    """A served name: letters, digits, '.', '_', '-' (a Triton model name and a folder name), without the
+    separator of network names; ValueError naming the rule otherwise."""
+    if not SERVED_NAME.fullmatch(name) or NETWORK_SEPARATOR in name or len(name) > 100:
+        raise ValueError(
+            f"served model name {name!r}: use letters, digits, '.', '_' and '-' (at most 100, starting and "
+            f"ending with a letter or digit, no {NETWORK_SEPARATOR!r})"
+        )
+    return name
+
+
+def network_model_name(served: str, network: str) -> str:
+    """The Triton model name of one network of a served model: `<served>__<network>`, e.g. `sdxl__unet`."""
+    return f"{served}{NETWORK_SEPARATOR}{network}"
+
+
+def served_name_of(triton_model: str) -> tuple[str, str] | None:
+    """(served name, network) of a network model's Triton name; None for any other model."""
+    served, separator, network = triton_model.partition(NETWORK_SEPARATOR)
+    return (served, network) if separator and served and network else None
+
+
+def model_assets_dir(repository: Path, served: str) -> Path:
+    """A served model's tokenizers, scheduler config and metadata, read by the shared pipeline."""
+    return version_dir(repository, PIPELINE.name) / MODELS_DIRNAME / served
+
+
+def network_dir(repository: Path, served: str, network: str) -> Path:
+    """A served model's network file (ONNX, engine) and its model.py: the network model's version dir."""
+    return version_dir(repository, network_model_name(served, network))
+
+
+def served_models(repository: Path) -> list[str]:
+    """The served models exported into a repository, by name."""
+    root = repository / PIPELINE.name / MODEL_VERSION / MODELS_DIRNAME
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / METADATA_FILENAME).is_file())
+
+
+def is_pre_catalogue(repository: Path) -> bool:
+    """A repository exported before the catalogue: one model, networks named `unet` etc."""
+    return (version_dir(repository, PIPELINE.name) / METADATA_FILENAME).is_file()
+
+
+PRE_CATALOGUE_MESSAGE = (
+    "{repository} holds a model exported before the model catalogue (networks named unet, text_encoder...); "
+    "export it again: python -m export --model <folder> --output {repository} --force"
+)
 
 
 SCHEDULERS = ("euler", "euler_a", "ddim", "dpmpp_2m", "lcm", "pndm", "heun")

@@ -108,14 +108,15 @@ class DenoisingPipeline:
         self.unet = metadata.network(contract.UNET.name)
 
     @classmethod
-    def from_version_dir(cls, version_dir: Path, networks: Networks) -> DenoisingPipeline:
-        """The pipeline of an exported model: `<repository>/pipeline/1/` holds tokenizers, scheduler config
-        and metadata; `networks` runs the family's networks (BLS, onnxruntime, TensorRT)."""
-        metadata = ModelMetadata.load(version_dir / contract.METADATA_FILENAME)
-        scheduler_file = version_dir / contract.SCHEDULER_DIRNAME / "scheduler_config.json"
+    def from_assets_dir(cls, assets_dir: Path, networks: Networks) -> DenoisingPipeline:
+        """The pipeline of an exported model: its assets folder (contract.model_assets_dir) holds
+        tokenizers, scheduler config and metadata; `networks` runs the family's networks (BLS,
+        onnxruntime, TensorRT)."""
+        metadata = ModelMetadata.load(assets_dir / contract.METADATA_FILENAME)
+        scheduler_file = assets_dir / contract.SCHEDULER_DIRNAME / "scheduler_config.json"
         return cls(
             networks,
-            load_tokenizers(version_dir, metadata),
+            load_tokenizers(assets_dir, metadata),
             json.loads(scheduler_file.read_text()),
             metadata,
         )

@@ -23,6 +23,7 @@ _SCALAR_FIELDS: dict[str, str] = {
     "scheduler": "scheduler",
     "strength": "strength",
     "partial_images": "partial_images",
+    "model": "model",
 }
 
 

@@ -34,6 +34,7 @@ class GenerationRequest:
     strength: float = 0.8
     mask: np.ndarray | None = None  # uint8 [H, W] of init_image: 255 repaint, 0 keep (inpainting)
     partial_images: int = 0  # previews streamed before the final images
+    model: str = ""  # the served model to run; empty: the repository's only one
 
     def with_defaults(self, metadata: ModelMetadata) -> GenerationRequest:
         """Fill unset fields from the model's metadata (never from constants in the loop)."""
@@ -53,6 +54,7 @@ class GenerationRequest:
             strength=self.strength,
             mask=self.mask,
             partial_images=self.partial_images,
+            model=self.model or metadata.name,
         )
 
 

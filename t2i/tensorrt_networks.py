@@ -21,15 +21,17 @@ from t2i.onnx_networks import repository_metadata
 class TensorRTNetworks:
     device = torch.device("cuda")
 
-    def __init__(self, model_repository: Path):
+    def __init__(self, model_repository: Path, served: str | None = None):
         import tensorrt as trt
 
         self.trt = trt
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engines = {}
         self.contexts = {}
-        for spec in repository_metadata(model_repository).networks:
-            engine_file = contract.version_dir(model_repository, spec.name) / contract.ENGINE_FILENAME
+        metadata = repository_metadata(model_repository, served)
+        for spec in metadata.networks:
+            version_dir = contract.network_dir(model_repository, metadata.name, spec.name)
+            engine_file = version_dir / contract.ENGINE_FILENAME
             engine = runtime.deserialize_cuda_engine(engine_file.read_bytes())
             self.engines[spec.name] = engine
             self.contexts[spec.name] = engine.create_execution_context()

@@ -118,9 +118,11 @@ class TritonServer:
         work_dir: Path = PROJECT_ROOT / "var",
         log_file: Path | None = None,
         env: dict[str, str] | None = None,
+        extra_args: tuple[str, ...] = (),
     ):
         self.model_repository = model_repository.resolve()
         self.env = env or {}
+        self.extra_args = extra_args  # more tritonserver flags, e.g. --model-control-mode=explicit
         self.grpc_port = grpc_port
         self.metrics_port = metrics_port
         self.work_dir = work_dir
@@ -150,6 +152,7 @@ class TritonServer:
             "--backend-config=python,shm-default-byte-size=16777216",
             "--backend-config=python,shm-growth-byte-size=16777216",
         ]
+        cmd += self.extra_args
         if self.metrics_port is None:
             cmd.append("--allow-metrics=false")
         else:
@@ -162,6 +165,8 @@ class TritonServer:
                 f"{self.model_repository} has no exported model: run `make model` "
                 "(or `python -m export --model models/shapes`) first"
             )
+        if contract.is_pre_catalogue(self.model_repository):
+            raise TritonStartError(contract.PRE_CATALOGUE_MESSAGE.format(repository=self.model_repository))
         out = open(self.log_file, "ab") if self.log_file else None  # noqa: SIM115 - owned by the process
         logger.info("starting tritonserver on %s", self.url)
         self.process = subprocess.Popen(

@@ -34,7 +34,8 @@ async def readyz(
     settings: SettingsDep, triton: TritonDep, database: DatabaseDep, store: StoreDep, admission: AdmissionDep
 ) -> dict[str, object]:
     """Ready while the database, the blob store and Redis (when T2I_REDIS_URL is set) answer and at least
-    one Triton server's pipeline model is ready; each dependency's state is in the body."""
+    one Triton server's pipeline model is ready; each dependency's state is in the body, and each served
+    model's servers."""
     # The database and blob store checks block (PostgreSQL, S3): off the loop, and at once.
     database_up, store_up, redis_up, servers = await asyncio.gather(
         asyncio.to_thread(database.ready),
@@ -46,6 +47,10 @@ async def readyz(
     if settings.redis_url:
         states["redis"] = _state(redis_up)
     states["triton"] = {url: _state(up) for url, up in servers.items()}
+    if any(servers.values()):
+        # Each served model and the servers that serve it (they need not hold the same models).
+        await triton.catalogue()
+        states["models"] = dict(sorted(triton.serving.items()))
     down = [name for name, state in states.items() if state == "unavailable"]
     if not any(servers.values()):
         down.append("triton (the pipeline model is not ready on any server)")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from frontend.generation.admission import AdmissionGate
+from frontend.generation.catalogue import Catalogue
 from frontend.generation.compositing import KeptPixels, composite_kept
 from frontend.generation.references import Origin, ReferenceError, ReferenceLoader, ReferenceTooLarge
 from frontend.generation.sizing import resize_exact
@@ -112,6 +113,11 @@ def seed_or_random(seed: int | None) -> int:
     return seed if seed is not None else secrets.randbelow(2**32)
 
 
+def provider_model(provider: str | None) -> str | None:
+    """The served model a `provider` field names: none for `auto` or this backend (the default model)."""
+    return None if provider in (None, "auto", BACKEND_NAME) else provider
+
+
 def check_provider(provider: str | None, metadata: ModelMetadata, also: tuple[str, ...] = ()) -> None:
     """`provider` is accepted for compatibility: `auto`, this backend, the served model's name, or the
     provider names an API's own documents use (`also`: the OpenAI route's `openai`)."""
@@ -194,8 +200,13 @@ class ImageGenerator:
         """Generations running in this process (the gate may count other replicas' too)."""
         return self.admission.held
 
-    async def metadata(self) -> ModelMetadata:
-        return await self.triton.metadata()
+    async def catalogue(self) -> Catalogue:
+        return Catalogue.of(await self.triton.catalogue(), self.settings)
+
+    async def model(self, name: str | None, param: str = "model") -> ModelMetadata:
+        """The served model a request names (an alias, or none: the default); a 400 naming `param` for an
+        unknown name."""
+        return (await self.catalogue()).resolve(name, param)
 
     def cost(self, model: str, request: GenerationRequest) -> float:
         price = self.settings.price_table.get(model, self.settings.default_price_per_megapixel_step)
@@ -211,7 +222,7 @@ class ImageGenerator:
         """`disconnected` (the route's `request.is_disconnected`) is polled while Triton works: a client
         that goes away cancels its gRPC call, and the pipeline stops at its next step. `on_preview` gets
         the request's previews (job.request.partial_images of them) as the pipeline streams them."""
-        metadata = await self.triton.metadata()
+        metadata = await self.model(job.request.model)  # stamped by `validated`
         self.moderate(job)
         # Admission: past settings.max_pending_generations in flight, 503 at once (see admission.py).
         lease = await self.admission.enter()

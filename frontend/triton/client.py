@@ -1,9 +1,11 @@
-"""The only module that talks to Triton: the pipeline model over async gRPC."""
+"""The only module that talks to Triton: the served models it holds (its catalogue) and the shared pipeline
+model over async gRPC."""
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -21,6 +23,9 @@ from t2i.triton_server import FAST_RECONNECT
 
 logger = logging.getLogger(__name__)
 
+# How long one reading of the served models stands: a model loaded or unloaded in Triton (explicit model
+# control) appears or goes within this, without a restart.
+CATALOGUE_TTL_S = 2.0
 # Images and init images travel in one message; gRPC's 4 MiB default is too small for several.
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 # Triton's words for a model it cannot serve right now (loading, unloaded, its stub restarting).
@@ -61,7 +66,10 @@ class TritonPipelineClient:
                 *FAST_RECONNECT,  # a restarted Triton is noticed at once
             ],
         )
-        self._metadata: ModelMetadata | None = None
+        # served name -> (its ready networks, its metadata), read from a network's config once per load.
+        self._metadata: dict[str, tuple[frozenset[str], ModelMetadata]] = {}
+        self._catalogue: dict[str, ModelMetadata] | None = None
+        self._read_at = -float("inf")
 
     async def close(self) -> None:
         await self.client.close()
@@ -72,16 +80,39 @@ class TritonPipelineClient:
         except InferenceServerException:
             return False
 
-    async def metadata(self) -> ModelMetadata:
-        """The served model's metadata, read once from the pipeline's config parameters."""
-        if self._metadata is None:
-            try:
-                config = await self.client.get_model_config(contract.PIPELINE.name, as_json=True)
-            except InferenceServerException as exc:
-                raise map_triton_error(exc) from None
+    async def catalogue(self) -> dict[str, ModelMetadata]:
+        """The served models this server runs now, by name: those whose every network model is ready
+        (Triton's repository index), each with the metadata its networks publish; none while the
+        pipeline model is not ready. Read again after CATALOGUE_TTL_S."""
+        if self._catalogue is not None and time.monotonic() - self._read_at < CATALOGUE_TTL_S:
+            return self._catalogue
+        try:
+            index = await self.client.get_model_repository_index(as_json=True)
+            ready = {m["name"] for m in index.get("models", []) if m.get("state") == "READY"}
+            networks: dict[str, set[str]] = {}
+            for name in ready:
+                parsed = contract.served_name_of(name)
+                if parsed is not None:
+                    networks.setdefault(parsed[0], set()).add(parsed[1])
+            models = {}
+            for served, loaded in sorted(networks.items()) if contract.PIPELINE.name in ready else ():
+                metadata = await self._model_metadata(served, frozenset(loaded))
+                if {spec.name for spec in metadata.networks} <= loaded:
+                    models[served] = metadata
+        except InferenceServerException as exc:
+            raise map_triton_error(exc) from None
+        self._metadata = {name: entry for name, entry in self._metadata.items() if name in networks}
+        self._catalogue, self._read_at = models, time.monotonic()
+        return models
+
+    async def _model_metadata(self, served: str, loaded: frozenset[str]) -> ModelMetadata:
+        cached = self._metadata.get(served)
+        if cached is None or cached[0] != loaded:
+            name = contract.network_model_name(served, min(loaded))
+            config = await self.client.get_model_config(name, as_json=True)
             text = config["config"]["parameters"][contract.METADATA_PARAMETER]["string_value"]
-            self._metadata = ModelMetadata.from_json(text)
-        return self._metadata
+            cached = self._metadata[served] = (loaded, ModelMetadata.from_json(text))
+        return cached[1]
 
     async def generate(
         self, request: GenerationRequest, timeout_s: float, on_preview: PreviewCallback | None = None

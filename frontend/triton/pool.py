@@ -1,5 +1,6 @@
 """Several Triton servers behind one client (`T2I_TRITON_URL=host-a:8001,host-b:8001`): requests go
-round-robin to the servers that are up; one that fails (unreachable, model not ready) is left out for a
+round-robin to the servers that are up and serve the request's model (servers may hold different models);
+one that fails (unreachable, model not ready) is left out for a
 pause, then tried again once its pipeline answers ready. A generation that failed that way before any
 preview reached the client is sent to the next server: it is deterministic and nothing was stored yet.
 
@@ -88,6 +89,9 @@ class TritonPool:
         self.down_until: dict[str, float] = {}
         self.in_use: dict[str, int] = {}
         self.next_index = 0
+        # From the last catalogue(): each server's models, and each model's servers.
+        self.models_of: dict[str, set[str]] = {}
+        self.serving: dict[str, list[str]] = {}
 
     @property
     def urls(self) -> list[str]:
@@ -133,6 +137,7 @@ class TritonPool:
         self.order = order
         for url in removed:
             self.down_until.pop(url, None)
+            self.models_of.pop(url, None)
             if not self.in_use.get(url, 0):
                 await self._close(url)
 
@@ -154,16 +159,29 @@ class TritonPool:
     async def is_ready(self) -> bool:
         return any((await self.readiness()).values())
 
-    async def metadata(self) -> ModelMetadata:
-        """The served model's metadata: every server serves the same model repository."""
+    async def catalogue(self) -> dict[str, ModelMetadata]:
+        """Every model some server serves, by name (servers need not hold the same models); which
+        servers serve each is kept for routing (`serving`)."""
         await self.refresh()
+        merged: dict[str, ModelMetadata] = {}
+        serving: dict[str, list[str]] = {}
         last = BackendUnavailable("no inference backend is available; retry shortly")
+        answered = False
         for url in list(self.order):
             try:
-                return await self.clients[url].metadata()
+                models = await self.clients[url].catalogue()
             except BackendUnavailable as exc:
                 last = exc
-        raise last
+                continue
+            answered = True
+            self.models_of[url] = set(models)
+            for name, metadata in models.items():
+                merged.setdefault(name, metadata)
+                serving.setdefault(name, []).append(url)
+        if not answered:
+            raise last
+        self.serving = serving
+        return dict(sorted(merged.items()))
 
     async def generate(
         self, request: GenerationRequest, timeout_s: float, on_preview: PreviewCallback | None = None
@@ -178,7 +196,7 @@ class TritonPool:
 
         tried: set[str] = set()
         while True:
-            url = await self.pick(tried)
+            url = await self.pick(tried, request.model)
             tried.add(url)
             self.in_use[url] = self.in_use.get(url, 0) + 1
             try:
@@ -197,14 +215,15 @@ class TritonPool:
                     if url not in self.order:  # DNS dropped it while this request ran
                         await self._close(url)
 
-    async def pick(self, tried: set[str]) -> str:
-        """The next server up, round-robin; one whose pause is over is asked whether it is back."""
+    async def pick(self, tried: set[str], model: str = "") -> str:
+        """The next server up that serves `model`, round-robin; one whose pause is over is asked whether
+        it is back. A server whose models are not known yet is tried (it answers for itself)."""
         await self.refresh()
         count = len(self.order)
         for offset in range(count):
             index = (self.next_index + offset) % count
             url = self.order[index]
-            if url in tried:
+            if url in tried or (model and url in self.models_of and model not in self.models_of[url]):
                 continue
             if url in self.down_until:
                 if time.monotonic() < self.down_until[url]:

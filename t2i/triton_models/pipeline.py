@@ -2,6 +2,9 @@
 
 The loop itself is `t2i.denoise.DenoisingPipeline`; this module adapts it to Triton: tensors in, the
 family's network models called through BLS, and one response per request, an error response for a bad one.
+One instance serves every model of the repository (the request's `model` input names it): a model's loop
+is read from its assets folder when first asked for, so a model exported while Triton runs is served once
+its networks are loaded, without reloading this one.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import triton_python_backend_utils as pb_utils
 from torch.utils.dlpack import from_dlpack, to_dlpack
 
 from t2i import contract
-from t2i.contract import ModelSpec
+from t2i.contract import SERVED_NAME, ModelSpec
 from t2i.denoise import DenoisingPipeline, GenerationCancelled, StepEvent, batch_key
 from t2i.pipeline_io import invalid_request_message, preview_steps, request_from_inputs, response_tensors
 from t2i.request import GenerationRequest, InvalidRequest
@@ -29,14 +32,19 @@ class NetworkError(RuntimeError):
 
 
 class BlsNetworks:
-    """`t2i.denoise.Networks` over BLS calls to the network models of the same Triton server. Tensors
-    cross by DLPack, so a GPU backend's tensors stay on the GPU; on the CPU it is a view, not a copy."""
+    """`t2i.denoise.Networks` over BLS calls to one served model's network models on the same Triton
+    server. Tensors cross by DLPack, so a GPU backend's tensors stay on the GPU; on the CPU it is a view,
+    not a copy."""
 
     device = torch.device("cpu")
 
+    def __init__(self, served: str):
+        self.served = served
+
     def run(self, spec: ModelSpec, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        model_name = contract.network_model_name(self.served, spec.name)
         request = pb_utils.InferenceRequest(
-            model_name=spec.name,
+            model_name=model_name,
             requested_output_names=[t.name for t in spec.outputs],
             inputs=[
                 pb_utils.Tensor.from_dlpack(t.name, to_dlpack(inputs[t.name].contiguous()))
@@ -45,7 +53,7 @@ class BlsNetworks:
         )
         response = request.exec()
         if response.has_error():
-            raise NetworkError(f"{spec.name}: {response.error().message()}")
+            raise NetworkError(f"{model_name}: {response.error().message()}")
         return {
             t.name: from_dlpack(pb_utils.get_output_tensor_by_name(response, t.name).to_dlpack())
             for t in spec.outputs
@@ -57,42 +65,73 @@ class TritonPythonModel:
     response with its images or its error, through its own response sender."""
 
     def initialize(self, args: dict[str, str]) -> None:
-        version_dir = Path(args["model_repository"]) / args["model_version"]
-        self.pipeline = DenoisingPipeline.from_version_dir(version_dir, BlsNetworks())
-        metadata = self.pipeline.metadata
+        self.models_dir = Path(args["model_repository"]) / args["model_version"] / contract.MODELS_DIRNAME
+        # served name -> (its metadata file's mtime, its loop): a model exported again is read again.
+        self.pipelines: dict[str, tuple[int, DenoisingPipeline]] = {}
         self.fault_prompt = os.environ.get("T2I_FAULT_INJECTION_PROMPT", "")
         self.logger = pb_utils.Logger
-        self.logger.log_info(f"pipeline ready for model {metadata.name!r}")
+        self.logger.log_info(f"pipeline ready for models {', '.join(self.served()) or '(none yet)'}")
+
+    def served(self) -> list[str]:
+        return contract.served_models(self.models_dir.parent.parent.parent)
+
+    def pipeline_for(self, model: str) -> DenoisingPipeline:
+        """The loop of the served model `model` (empty: the repository's only model); InvalidRequest
+        naming `model` for one the repository does not hold."""
+        served = self.served()
+        if not model and len(served) == 1:
+            model = served[0]
+        metadata_file = self.models_dir / model / contract.METADATA_FILENAME
+        if not model or not SERVED_NAME.fullmatch(model) or not metadata_file.is_file():
+            held = ", ".join(served) or "none"
+            raise InvalidRequest("model", f"model {model!r} is not in this repository; it serves: {held}")
+        stamp = metadata_file.stat().st_mtime_ns
+        cached = self.pipelines.get(model)
+        if cached is None or cached[0] != stamp:
+            pipeline = DenoisingPipeline.from_assets_dir(metadata_file.parent, BlsNetworks(model))
+            self.pipelines[model] = cached = (stamp, pipeline)
+            self.logger.log_info(f"pipeline loaded model {model!r} ({pipeline.metadata.family})")
+        return cached[1]
 
     def execute(self, requests: list) -> None:
         """Triton's dynamic batcher may hand several requests at once: each is checked alone (a bad one
         gets its own error response), then those sharing a batch key run as one batch."""
         senders = [request.get_response_sender() for request in requests]
+        # Requests of different models never share a batch: each model's networks are its own.
         groups: dict[object, list[tuple[int, GenerationRequest]]] = defaultdict(list)
+        pipelines: dict[object, DenoisingPipeline] = {}
         for index, request in enumerate(requests):
             try:
-                prepared = self.pipeline.prepare(request_from_inputs(_input_getter(request)))
+                decoded = request_from_inputs(_input_getter(request))
+                pipeline = self.pipeline_for(decoded.model)
+                prepared = pipeline.prepare(decoded)
             except InvalidRequest as exc:
                 _finish(senders[index], _invalid(exc))
                 continue
             key = batch_key(prepared)
-            groups[key if key is not None else ("alone", index)].append((index, prepared))
+            group: object = (prepared.model, key if key is not None else ("alone", index))
+            groups[group].append((index, prepared))
+            pipelines[group] = pipeline
         previews_sent = [0] * len(requests)
-        for members in groups.values():
-            self.run_group(senders, members, previews_sent)
+        for batch, members in groups.items():
+            self.run_group(pipelines[batch], senders, members, previews_sent)
         return None
 
     def run_group(
-        self, senders: list, members: list[tuple[int, GenerationRequest]], previews_sent: list[int]
+        self,
+        pipeline: DenoisingPipeline,
+        senders: list,
+        members: list[tuple[int, GenerationRequest]],
+        previews_sent: list[int],
     ) -> None:
         """One batch; if it fails, each member alone, so a request that breaks the pipeline fails by
         itself instead of taking the requests batched with it down too."""
         group_senders = [senders[i] for i, _ in members]
         try:
             self.check_fault_injection(members)
-            images = self.pipeline.generate_batch(
+            images = pipeline.generate_batch(
                 [request for _, request in members],
-                on_step=self.step_hook(members, group_senders, previews_sent),
+                on_step=self.step_hook(pipeline, members, group_senders, previews_sent),
             )
             for sender, request_images in zip(group_senders, images, strict=True):
                 _finish(sender, _response(request_images, contract.FINAL_RESPONSE))
@@ -104,7 +143,7 @@ class TritonPythonModel:
         except Exception:
             if len(members) > 1:
                 for member in members:
-                    self.run_group(senders, [member], previews_sent)
+                    self.run_group(pipeline, senders, [member], previews_sent)
                 return
             # Logged in full here; clients get no internals. The instance stays up for the next request.
             self.logger.log_error(f"pipeline request failed:\n{traceback.format_exc()}")
@@ -112,7 +151,11 @@ class TritonPythonModel:
             _finish(group_senders[0], pb_utils.InferenceResponse(error=error))
 
     def step_hook(
-        self, members: list[tuple[int, GenerationRequest]], group_senders: list, previews_sent: list[int]
+        self,
+        pipeline: DenoisingPipeline,
+        members: list[tuple[int, GenerationRequest]],
+        group_senders: list,
+        previews_sent: list[int],
     ) -> Callable[[StepEvent], None]:
         """After each step: stop once every client of the batch has hung up (gRPC cancellation marks the
         request), and send each request the previews it asked for, decoded from the scheduler's
@@ -128,7 +171,7 @@ class TritonPythonModel:
                     if step != event.index or partial_index < previews_sent[index]:
                         continue
                     if preview is None:
-                        preview = self.pipeline.decode_latents(event.denoised[k])
+                        preview = pipeline.decode_latents(event.denoised[k])
                     sender.send(_response(preview, partial_index))
                     previews_sent[index] = partial_index + 1
 

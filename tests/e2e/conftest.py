@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,6 +70,26 @@ def frontend(triton_server: TritonServer, tmp_path_factory: pytest.TempPathFacto
     data_dir = tmp_path_factory.mktemp("frontend")
     with running_frontend(triton_server.url, data_dir, settings, ("alice", "bob")) as running:
         yield running
+
+
+def diffusers_sdxl_images(folder: Path, prompt: str, seeds: list[int], steps: int, guidance: float) -> Any:
+    """diffusers' own StableDiffusionXLPipeline on `folder` at 256x256: float images [N, 256, 256, 3] in
+    0..1, image i from seed seeds[i], as the served pipeline seeds them."""
+    import torch
+    from diffusers import StableDiffusionXLPipeline
+
+    reference = StableDiffusionXLPipeline.from_pretrained(folder)
+    reference.set_progress_bar_config(disable=True)
+    return reference(
+        prompt,
+        height=256,
+        width=256,
+        num_inference_steps=steps,
+        guidance_scale=guidance,
+        num_images_per_prompt=len(seeds),
+        generator=[torch.Generator().manual_seed(seed) for seed in seeds],
+        output_type="np",
+    ).images
 
 
 @dataclass

@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from frontend.settings import OPENAI_IMAGE_MODELS
 from t2i import contract
 from t2i.contract import ModelMetadata
+from t2i.onnx_networks import repository_metadata
 from t2i.triton_server import TritonServer
 from tests.e2e.conftest import Frontend, running_frontend
 from tests.unit.test_openai_api import NULLABLE_FIELDS
@@ -63,7 +64,7 @@ def carol(frontend: Frontend) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def metadata(tiny_repository: Path) -> ModelMetadata:
-    return ModelMetadata.load(contract.version_dir(tiny_repository, "pipeline") / contract.METADATA_FILENAME)
+    return repository_metadata(tiny_repository)
 
 
 @pytest.fixture(scope="module")
@@ -155,14 +156,15 @@ def test_quality_runs_the_steps_the_model_metadata_gives(
         "hd": metadata.hd_steps,
     }[quality]
     assert metadata.hd_steps > metadata.default_steps and metadata.default_scheduler == "euler"
-    before = model_stats(triton_server, "unet").execution_count
+    unet = contract.network_model_name(metadata.name, "unet")
+    before = model_stats(triton_server, unet).execution_count
     response = sdk.images.generate(
         prompt="a red circle",
         size="256x256",
         quality=quality,  # type: ignore[arg-type]
         response_format="b64_json",
     )
-    assert model_stats(triton_server, "unet").execution_count - before == expected
+    assert model_stats(triton_server, unet).execution_count - before == expected
     assert response.quality == {"low": "low", "auto": "medium", "high": "high", "hd": "high"}[quality]
     # The usage row the server keeps says the same.
     assert carol.get("/v1/usage", params={"limit": 1}).json()["data"][0]["steps"] == expected

@@ -61,6 +61,7 @@ def test_ready_and_models(alice: httpx.Client, triton_server: TritonServer) -> N
         "database": "ready",
         "blob_store": "ready",
         "triton": {triton_server.url: "ready"},
+        "models": {"tiny": [triton_server.url]},  # each served model and its servers
     }
     assert alice.get("/v1/models").json()["data"][0]["id"] == "tiny"  # the aliases follow it
 

@@ -96,7 +96,9 @@ def test_generates_with_previews_and_progress_then_lists_the_images(
 ) -> None:
     page = tab.page
     page.goto(open_frontend.url + "/")
-    expect(page.locator("#model-name")).to_have_text("model: tiny")
+    expect(page.locator("#model-name")).to_have_text("models: tiny")
+    # The model picker lists the served models (from GET /v1/models) after the server's default.
+    expect(page.locator("#model option")).to_have_text(["default", "tiny (sd, 256x256)"])
     page.get_by_label("Prompt", exact=True).fill("a red circle on a blue background")
     page.get_by_label("Size", exact=True).fill("256x192")
     page.get_by_label("Seed", exact=True).fill("7")
@@ -170,7 +172,7 @@ def test_the_api_key_is_sent_and_kept_in_local_storage(tab: BrowserPage, fronten
     page.reload()
     assert page.evaluate("localStorage.getItem('t2i.apiKey')") == frontend.keys["alice"]
     expect(page.get_by_label("API key (servers with keys only)")).to_have_value(frontend.keys["alice"])
-    expect(page.locator("#model-name")).to_have_text("model: tiny")
+    expect(page.locator("#model-name")).to_have_text("models: tiny")
     assert tab.sent_outside_loopback() == []
 
 

@@ -149,6 +149,7 @@ def test_readyz_reports_every_dependency(deployment: Deployment) -> None:
             "blob_store": "ready",
             "redis": "ready",
             "triton": tritons,
+            "models": {"tiny": list(tritons)},  # both Tritons serve the one model
         }
 
 

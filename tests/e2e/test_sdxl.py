@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import tritonclient.grpc as grpcclient
-from diffusers import StableDiffusionXLPipeline
 from openai import BadRequestError, OpenAI
 from PIL import Image
 
+from t2i import contract
 from t2i.triton_server import TritonServer
-from tests.e2e.conftest import Frontend, free_port, running_frontend
+from tests.e2e.conftest import Frontend, diffusers_sdxl_images, free_port, running_frontend
 
 pytestmark = pytest.mark.e2e
 PROMPT = "a red circle on a blue background"
@@ -58,18 +57,7 @@ def test_openai_route_returns_diffusers_sdxl_pixels(sdk: OpenAI, tiny_sdxl_folde
         ]
     )
 
-    reference = StableDiffusionXLPipeline.from_pretrained(tiny_sdxl_folder)
-    reference.set_progress_bar_config(disable=True)
-    expected = reference(
-        PROMPT,
-        height=256,
-        width=256,
-        num_inference_steps=4,
-        guidance_scale=6.0,
-        num_images_per_prompt=2,
-        generator=[torch.Generator().manual_seed(21 + i) for i in range(2)],
-        output_type="np",
-    ).images
+    expected = diffusers_sdxl_images(tiny_sdxl_folder, PROMPT, [21, 22], steps=4, guidance=6.0)
     assert served.shape == (2, 256, 256, 3)
     assert np.abs(served / 255.0 - expected).max() < 2 / 255
 
@@ -84,10 +72,15 @@ def test_sdxl_serves_its_defaults_and_refuses_bad_input(sdk: OpenAI) -> None:
     assert error.value.status_code == 400 and "steps" in str(error.value)
 
 
-def test_triton_serves_the_sdxl_networks(sdxl_stack: tuple[TritonServer, Frontend]) -> None:
+def test_triton_serves_the_sdxl_networks(
+    sdxl_stack: tuple[TritonServer, Frontend], tiny_sdxl_folder: Path
+) -> None:
+    served = tiny_sdxl_folder.name
     with grpcclient.InferenceServerClient(sdxl_stack[0].url) as client:
-        for name in ("pipeline", "text_encoder", "text_encoder_2", "unet", "vae_decoder", "vae_encoder"):
-            assert client.is_model_ready(name), name
+        assert client.is_model_ready(contract.PIPELINE.name)
+        for network in ("text_encoder", "text_encoder_2", "unet", "vae_decoder", "vae_encoder"):
+            assert client.is_model_ready(contract.network_model_name(served, network)), network
         # The second text encoder ran for the requests above: it is part of the served path.
-        stats = client.get_inference_statistics("text_encoder_2").model_stats[0]
+        name = contract.network_model_name(served, "text_encoder_2")
+        stats = client.get_inference_statistics(name).model_stats[0]
         assert stats.inference_count > 0

@@ -27,12 +27,15 @@ TINY = ModelMetadata("tiny", 256, 256, 16, 4, 8, 0.18215, 32, 77, 20, 40, 7.5)
 class FakeTriton:
     """Records requests; image i is filled with (seed + i) % 256 so tests can tell images apart."""
 
-    def __init__(self) -> None:
+    def __init__(self, *models: ModelMetadata) -> None:
         self.requests: list[GenerationRequest] = []
         self.error: Exception | None = None
+        self.models = {m.name: m for m in models or (TINY,)}
+        self.serving: dict[str, list[str]] = {}
 
-    async def metadata(self) -> ModelMetadata:
-        return TINY
+    async def catalogue(self) -> dict[str, ModelMetadata]:
+        self.serving = {name: ["fake-triton:8001"] for name in self.models}
+        return dict(self.models)
 
     async def readiness(self) -> dict[str, bool]:
         return {"fake-triton:8001": self.error is None}

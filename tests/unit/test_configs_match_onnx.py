@@ -11,6 +11,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from export.triton_config import network_config, parse_config, pipeline_config
 from t2i import contract
 from t2i.contract import ModelMetadata
+from t2i.onnx_networks import only_model, repository_metadata
 
 ONNX_TO_TRITON = {
     onnx.TensorProto.FLOAT: mc.TYPE_FP32,
@@ -42,9 +43,15 @@ def test_network_config_matches_onnx(
     request: pytest.FixtureRequest, family: str, spec: contract.ModelSpec
 ) -> None:
     repository = request.getfixturevalue("tiny_repository" if family == "sd" else "tiny_sdxl_repository")
-    config = parse_config((repository / spec.name / "config.pbtxt").read_text())
-    graph = onnx.load(str(contract.version_dir(repository, spec.name) / contract.ONNX_FILENAME)).graph
-    assert config.name == spec.name
+    served = only_model(repository)
+    version_dir = contract.network_dir(repository, served, spec.name)
+    config = parse_config((version_dir.parent / "config.pbtxt").read_text())
+    graph = onnx.load(str(version_dir / contract.ONNX_FILENAME)).graph
+    assert config.name == contract.network_model_name(served, spec.name)
+    # Each network publishes its served model's metadata: how clients find the catalogue.
+    assert ModelMetadata.from_json(config.parameters[contract.METADATA_PARAMETER].string_value) == (
+        repository_metadata(repository)
+    )
     assert config.backend == "python"
     assert config.max_batch_size == 0 and not config.HasField("dynamic_batching")
     for config_tensors, onnx_values in ((config.input, graph.input), (config.output, graph.output)):
@@ -70,17 +77,12 @@ def test_pipeline_config_follows_contract(tiny_repository: Path) -> None:
     # Decoupled: previews and the final images are separate responses of one request.
     assert config.model_transaction_policy.decoupled is True
     assert config.output[0].data_type == mc.TYPE_UINT8
-    metadata = ModelMetadata.from_json(config.parameters[contract.METADATA_PARAMETER].string_value)
-    on_disk = ModelMetadata.load(
-        contract.version_dir(tiny_repository, "pipeline") / contract.METADATA_FILENAME
-    )
-    assert metadata == on_disk
+    # One pipeline serves every model of the repository: its config names none.
+    assert contract.METADATA_PARAMETER not in config.parameters
 
 
 def test_metadata_of_tiny_preset(tiny_repository: Path) -> None:
-    metadata = ModelMetadata.load(
-        contract.version_dir(tiny_repository, "pipeline") / contract.METADATA_FILENAME
-    )
+    metadata = repository_metadata(tiny_repository)
     assert (metadata.native_width, metadata.native_height) == (256, 256)
     assert metadata.vae_scale_factor == 8
     assert metadata.size_multiple == 16
@@ -93,8 +95,8 @@ def test_metadata_of_tiny_preset(tiny_repository: Path) -> None:
 
 def test_metadata_of_an_sdxl_folder(tiny_sdxl_repository: Path) -> None:
     """The family and its dims come from the checkpoint: two encoders concatenated for the UNet."""
-    pipeline_dir = contract.version_dir(tiny_sdxl_repository, contract.PIPELINE.name)
-    metadata = ModelMetadata.load(pipeline_dir / contract.METADATA_FILENAME)
+    metadata = repository_metadata(tiny_sdxl_repository)
+    assets_dir = contract.model_assets_dir(tiny_sdxl_repository, metadata.name)
     assert metadata.family == "sdxl"
     assert (metadata.text_encoder_hidden_size, metadata.text_encoder_2_hidden_size) == (32, 32)
     assert metadata.text_hidden_size == 64 and metadata.pooled_text_size == 32
@@ -102,15 +104,13 @@ def test_metadata_of_an_sdxl_folder(tiny_sdxl_repository: Path) -> None:
     assert metadata.vae_scaling_factor == pytest.approx(0.13025)
     # diffusers' SDXL defaults and the checkpoint's own scheduler (EulerDiscreteScheduler).
     assert (metadata.default_guidance_scale, metadata.default_scheduler) == (5.0, "euler")
-    assert sorted(p.name for p in pipeline_dir.iterdir() if p.name.startswith("tokenizer")) == list(
+    assert sorted(p.name for p in assets_dir.iterdir() if p.name.startswith("tokenizer")) == list(
         contract.TOKENIZER_DIRNAMES
     )
 
 
 def test_native_onnxruntime_backend_config(tiny_repository: Path) -> None:
-    metadata = ModelMetadata.load(
-        contract.version_dir(tiny_repository, "pipeline") / contract.METADATA_FILENAME
-    )
+    metadata = repository_metadata(tiny_repository)
     config = parse_config(network_config(contract.UNET, metadata, "onnxruntime"))
     assert config.platform == "onnxruntime_onnx"
     assert config.default_model_filename == "model.onnx"
@@ -123,16 +123,15 @@ def test_unknown_backend_is_refused() -> None:
     metadata = ModelMetadata("m", 64, 64, 16, 4, 8, 0.18, 32, 77, 20, 40, 7.5)
     with pytest.raises(ValueError, match="unknown backend"):
         network_config(contract.UNET, metadata, "tensorflow")
-    assert "model_metadata" in pipeline_config(metadata)
+    assert "model_metadata" in network_config(contract.UNET, metadata, "onnxruntime")
+    assert "model_metadata" not in pipeline_config()
 
 
 @pytest.mark.parametrize(
     ("backend", "platform"), [("tensorrt", "tensorrt_plan"), ("onnxruntime-cuda", "onnxruntime_onnx")]
 )
 def test_gpu_backend_configs(tiny_repository: Path, backend: str, platform: str) -> None:
-    metadata = ModelMetadata.load(
-        contract.version_dir(tiny_repository, "pipeline") / contract.METADATA_FILENAME
-    )
+    metadata = repository_metadata(tiny_repository)
     for spec in metadata.networks:
         config = parse_config(network_config(spec, metadata, backend))
         assert config.platform == platform

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.image_reading import read_image, read_shapes
-from t2i import contract
 from t2i.denoise import DenoisingPipeline
-from t2i.onnx_networks import OnnxNetworks
+from t2i.onnx_networks import local_pipeline
 from t2i.request import GenerationRequest
 from tests.conftest import SHAPES_MODEL
 from training.train import TRAINING_LOG
@@ -21,9 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def pipeline(shapes_repository: Path) -> DenoisingPipeline:
-    return DenoisingPipeline.from_version_dir(
-        contract.version_dir(shapes_repository, "pipeline"), OnnxNetworks(shapes_repository)
-    )
+    return local_pipeline(shapes_repository)
 
 
 def test_weights_are_small_enough_to_commit() -> None:

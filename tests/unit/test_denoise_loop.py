@@ -13,15 +13,13 @@ import torch
 from export.presets import build_preset
 from t2i import contract
 from t2i.denoise import DenoisingPipeline, GenerationCancelled, StepEvent
-from t2i.onnx_networks import OnnxNetworks
+from t2i.onnx_networks import OnnxNetworks, local_pipeline
 from t2i.request import GenerationRequest, InvalidRequest
 
 
 @pytest.fixture(scope="module")
 def pipeline(tiny_repository: Path) -> DenoisingPipeline:
-    return DenoisingPipeline.from_version_dir(
-        contract.version_dir(tiny_repository, "pipeline"), OnnxNetworks(tiny_repository)
-    )
+    return local_pipeline(tiny_repository)
 
 
 def generate(pipeline: DenoisingPipeline, **fields) -> np.ndarray:
@@ -177,9 +175,7 @@ def test_network_calls_are_split_at_the_published_batch_limit(tiny_repository: P
         return run(spec, inputs)
 
     networks.run = counting_run  # type: ignore[method-assign]
-    unlimited = DenoisingPipeline.from_version_dir(
-        contract.version_dir(tiny_repository, "pipeline"), networks
-    )
+    unlimited = local_pipeline(tiny_repository, networks=networks)
     limited = DenoisingPipeline(
         networks,
         unlimited.prompts.tokenizers,

@@ -10,13 +10,14 @@ from transformers import CLIPTokenizer
 
 from export.cli import main
 from export.presets import build_preset
-from export.repository import MANIFEST_FILENAME
+from export.repository import manifest_path
 from t2i import contract
 from t2i.contract import ModelMetadata
+from t2i.onnx_networks import only_model
 
 
 def test_verification_figures_are_recorded(tiny_repository: Path) -> None:
-    manifest = json.loads((tiny_repository / "pipeline" / MANIFEST_FILENAME).read_text())
+    manifest = json.loads(manifest_path(tiny_repository, "tiny").read_text())
     networks = {v["network"]: v for v in manifest["verification"]}
     assert set(networks) == {spec.name for spec in contract.FAMILY_NETWORKS["sd"]}
     for figures in networks.values():
@@ -26,7 +27,7 @@ def test_verification_figures_are_recorded(tiny_repository: Path) -> None:
 def test_rerun_is_a_no_op_unless_forced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repository = tmp_path / "repo"
     assert main(["--preset", "tiny", "--output", str(repository)]) == 0
-    onnx_file = contract.version_dir(repository, "unet") / "model.onnx"
+    onnx_file = contract.network_dir(repository, "tiny", "unet") / "model.onnx"
     written = onnx_file.stat().st_mtime_ns
     capsys.readouterr()
     assert main(["--preset", "tiny", "--output", str(repository)]) == 0
@@ -46,10 +47,11 @@ def test_local_diffusers_folder(tmp_path: Path) -> None:
     (folder / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
     repository = tmp_path / "repo"
     assert main(["--model", str(folder), "--output", str(repository)]) == 0
-    metadata = ModelMetadata.load(contract.version_dir(repository, "pipeline") / contract.METADATA_FILENAME)
+    assets = contract.model_assets_dir(repository, "my-checkpoint")
+    metadata = ModelMetadata.load(assets / contract.METADATA_FILENAME)
     assert metadata.name == "my-checkpoint"
     assert metadata.random_weights is False
-    tokenizer = CLIPTokenizer.from_pretrained(contract.version_dir(repository, "pipeline") / "tokenizer")
+    tokenizer = CLIPTokenizer.from_pretrained(assets / "tokenizer")
     assert len(tokenizer) == 49408
 
 
@@ -85,7 +87,7 @@ def test_sdxl_folder_without_its_first_text_encoder_is_refused(
 
 
 def test_sdxl_folder_exports_every_network(tiny_sdxl_repository: Path) -> None:
-    manifest = json.loads((tiny_sdxl_repository / "pipeline" / MANIFEST_FILENAME).read_text())
+    manifest = json.loads(manifest_path(tiny_sdxl_repository, only_model(tiny_sdxl_repository)).read_text())
     assert manifest["family"] == "sdxl"
     verified = {v["network"] for v in manifest["verification"] if v["max_abs_diff"] <= v["tolerance"]}
     assert verified == {spec.name for spec in contract.FAMILY_NETWORKS["sdxl"]}

@@ -15,9 +15,8 @@ from PIL import Image
 from export.components import load_checkpoint
 from export.presets import build_preset
 from export.repository import ExportOptions, fingerprint, write_model_repository
-from t2i import contract
 from t2i.denoise import DenoisingPipeline
-from t2i.onnx_networks import OnnxNetworks
+from t2i.onnx_networks import local_pipeline
 from t2i.request import GenerationRequest
 
 SIZE = 64
@@ -49,8 +48,7 @@ def pipeline(inpainting_folder: Path, tmp_path_factory: pytest.TempPathFactory) 
     write_model_repository(
         load_checkpoint(inpainting_folder), repository, options, fingerprint({"i": 9}, options)
     )
-    version_dir = contract.version_dir(repository, contract.PIPELINE.name)
-    return DenoisingPipeline.from_version_dir(version_dir, OnnxNetworks(repository))
+    return local_pipeline(repository)
 
 
 def picture_and_mask() -> tuple[np.ndarray, np.ndarray]:

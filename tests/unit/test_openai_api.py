@@ -205,15 +205,19 @@ def test_unexpected_error_hides_its_text(tmp_path: Path, triton: FakeTriton) -> 
 
 def test_models_lists_the_served_model_then_its_aliases(client: TestClient) -> None:
     cards = client.get("/v1/models").json()["data"]
-    assert cards[0] == {
+    assert {k: cards[0][k] for k in ("id", "object", "created", "owned_by", "root", "family")} == {
         "id": "tiny",
         "object": "model",
         "created": 0,
         "owned_by": "t2i-triton",
         "root": "tiny",
+        "family": "sd",
     }
+    assert cards[0]["size"] == {"native": "256x256", "min_side": 16, "max_side": 2048, "multiple": 16}
+    assert (cards[0]["default_steps"], cards[0]["hd_steps"]) == (TINY.default_steps, TINY.hd_steps)
     assert [c["id"] for c in cards[1:]] == list(OPENAI_IMAGE_MODELS)
     assert {c["root"] for c in cards} == {"tiny"}
+    assert all(set(c) == {"id", "object", "created", "owned_by", "root"} for c in cards[1:])
 
 
 def test_triton_errors_map_to_api_errors() -> None:

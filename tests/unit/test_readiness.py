@@ -19,6 +19,7 @@ def test_ready_reports_every_dependency(tmp_path: Path, triton: FakeTriton) -> N
         "database": "ready",
         "blob_store": "ready",
         "triton": {"fake-triton:8001": "ready"},
+        "models": {"tiny": ["fake-triton:8001"]},
     }
 
 

@@ -21,9 +21,8 @@ from diffusers import (
 from export.components import family_defaults, load_checkpoint
 from export.presets import build_preset
 from export.repository import ExportOptions, fingerprint, write_model_repository
-from t2i import contract
 from t2i.denoise import DenoisingPipeline
-from t2i.onnx_networks import OnnxNetworks
+from t2i.onnx_networks import local_pipeline
 from t2i.request import GenerationRequest
 
 PROMPT = "a red circle on a blue background"
@@ -33,8 +32,7 @@ TURBO_SCHEDULER = {"_class_name": "EulerAncestralDiscreteScheduler", "timestep_s
 
 @pytest.fixture(scope="module")
 def pipeline(tiny_sdxl_repository: Path) -> DenoisingPipeline:
-    version_dir = contract.version_dir(tiny_sdxl_repository, contract.PIPELINE.name)
-    return DenoisingPipeline.from_version_dir(version_dir, OnnxNetworks(tiny_sdxl_repository))
+    return local_pipeline(tiny_sdxl_repository)
 
 
 @pytest.fixture(scope="module")
@@ -185,8 +183,7 @@ def test_lcm_distilled_sdxl_matches_diffusers(lcm_sdxl_folder: Path, tmp_path: P
     components = load_checkpoint(lcm_sdxl_folder)
     options = ExportOptions()
     write_model_repository(components, tmp_path, options, fingerprint({"lcm": 1}, options))
-    version_dir = contract.version_dir(tmp_path, contract.PIPELINE.name)
-    lcm = DenoisingPipeline.from_version_dir(version_dir, OnnxNetworks(tmp_path))
+    lcm = local_pipeline(tmp_path)
     assert lcm.metadata.time_cond_proj_dim == 32
     assert (lcm.metadata.default_steps, lcm.metadata.default_guidance_scale) == (4, 8.0)
     assert lcm.metadata.default_scheduler == "lcm"

@@ -23,7 +23,7 @@ async def generate_image(
 ) -> GenerateImageResponse:
     """One image at an aspect ratio, as a signed URL (valid one hour by default); the seed is always
     returned so the image can be regenerated."""
-    job = translation.to_job(body, await generator.metadata(), caller)
+    job = translation.to_job(body, await generator.model(None), caller)  # the default model
     result = await generator.generate(job, request.is_disconnected)
     image = result.images[0]
     return GenerateImageResponse(

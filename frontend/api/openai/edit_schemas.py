@@ -41,6 +41,7 @@ def refused(reason: str) -> AfterValidator:
     return AfterValidator(refuse)
 
 
+MODEL_DESCRIPTION = "A served model or alias from GET /v1/models; unset: the default model."
 NOT_GIF = "GIF output is not served here (output_format is png or jpeg)"
 NOT_SVG = "SVG output is not served here (output_format is png or jpeg)"
 
@@ -56,7 +57,7 @@ class ImageEditFields(NullableFieldsModel):
     background: Literal["auto", "opaque"] | None = Field(
         None, description="`auto` or `opaque`: this server draws opaque images (no `transparent`)."
     )
-    model: str | None = Field(None, description="A served model name from GET /v1/models.")
+    model: str | None = Field(None, description=MODEL_DESCRIPTION)
     n: Annotated[int, NullIsDefault()] = Field(
         1, ge=1, le=MAX_IMAGES_PER_REQUEST, description="Images to generate, as one batch."
     )
@@ -175,7 +176,7 @@ class ImageVariationForm(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     image: UploadFile = Field(description="The image to vary (PNG, JPEG, WebP or GIF).")
-    model: str | None = Field(None, description="A served model name from GET /v1/models.")
+    model: str | None = Field(None, description=MODEL_DESCRIPTION)
     n: int = Field(1, ge=1, le=MAX_IMAGES_PER_REQUEST, description="Variations, each from its own seed.")
     response_format: Literal["url", "b64_json"] = "url"
     size: PublicSize = Field("1024x1024", description="WIDTHxHEIGHT, or `auto`: the input image's size.")

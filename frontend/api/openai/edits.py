@@ -31,7 +31,7 @@ from frontend.api.openai.image_inputs import (
     mean_image,
     repaint_mask,
 )
-from frontend.api.openai.translation import QUALITY_TIERS, check_model, tier_steps
+from frontend.api.openai.translation import QUALITY_TIERS, tier_steps
 from frontend.generation.compositing import KeptPixels
 from frontend.generation.references import Origin
 from frontend.generation.service import ImageJob, seed_or_random, validated
@@ -100,7 +100,6 @@ def to_edit_job(
     form: ImageEditFields, inputs: EditInputs, metadata: ModelMetadata, caller: Caller, settings: Settings
 ) -> ImageJob:
     """Decodes the images (CPU-bound: the route runs this off the event loop)."""
-    check_model(form.model, metadata, settings.model_aliases)
     images = [decode_image(data, name) for name, data in inputs.images]
     width, height = output_size(form.size, images[0], metadata)
     gen_width, gen_height = generation_size(width, height, metadata)
@@ -152,7 +151,6 @@ def to_variation_job(
     form: ImageVariationForm, metadata: ModelMetadata, caller: Caller, settings: Settings
 ) -> ImageJob:
     """Decodes the upload (CPU-bound: the route runs this off the event loop)."""
-    check_model(form.model, metadata, settings.model_aliases)
     # Starlette has spooled the part already (to disk past 1 MiB); the body limit bounds it.
     image = decode_image(form.image.file.read(), "image")
     width, height = output_size(form.size, image, metadata)

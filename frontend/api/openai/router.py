@@ -10,10 +10,9 @@ from fastapi.responses import StreamingResponse
 from frontend.api.openai import edits, streaming, translation
 from frontend.api.openai.edit_schemas import ImageEditFields, ImageEditForm, ImageEditJSON, ImageVariationForm
 from frontend.api.openai.schemas import ImageGenerationRequest, ImagesResponse, ModelCard, ModelList
-from frontend.api.openai.translation import check_model
 from frontend.generation.service import ImageGenerator, ImageJob
 from frontend.http.content_types import JSONBodyRoute, json_body_alternative
-from frontend.http.dependencies import GeneratorDep, SettingsDep, TritonDep
+from frontend.http.dependencies import GeneratorDep, SettingsDep
 from frontend.http.errors import ModelNotFound
 from frontend.security.auth import CallerDep, RateLimitedCallerDep
 from frontend.security.signed_urls import absolute_image_url
@@ -48,7 +47,7 @@ async def create_images(
 ) -> ImagesResponse | StreamingResponse:
     """Generate `n` images from a prompt; works with the official `openai` SDK's `images.generate`, also
     with `stream=True` (Server-Sent Events: `partial_images` previews, then the images)."""
-    metadata = await generator.metadata()
+    metadata = await generator.model(body.model)
     job = translation.to_job(body, metadata, caller, settings)
     if body.stream:
         return stream_events(generator, job, streaming.GENERATION_EVENTS, body.quality)
@@ -66,8 +65,7 @@ async def edit_images_json(
 ) -> ImagesResponse | StreamingResponse:
     """OpenAI's JSON form of an edit: `images` (and `mask`) by `image_url` (http(s), fetched under the
     reference image rules, or a data URI) or `file_id` (one of your stored images)."""
-    metadata = await generator.metadata()
-    check_model(body.model, metadata, settings.model_aliases)  # before any URL is fetched
+    metadata = await generator.model(body.model)  # an unknown model is refused before any URL is fetched
     inputs = await edits.json_inputs(
         body, lambda reference, origin: generator.read_reference(reference, caller.owner, origin)
     )
@@ -104,7 +102,7 @@ async def edit_images(
     """Edit an image from a prompt: repaint where the mask is transparent, keeping every other pixel, or
     redraw it all without a mask; works with the official `openai` SDK's `images.edit`. Also takes
     OpenAI's JSON body (`application/json`: `images` and `mask` by `image_url` or `file_id`)."""
-    metadata = await generator.metadata()
+    metadata = await generator.model(form.model)
 
     def to_job() -> ImageJob:
         return edits.to_edit_job(form, edits.form_inputs(form), metadata, caller, settings)
@@ -132,7 +130,7 @@ async def create_image_variations(
     settings: SettingsDep,
 ) -> ImagesResponse:
     """`n` variations of an image; works with the official `openai` SDK's `images.create_variation`."""
-    metadata = await generator.metadata()
+    metadata = await generator.model(form.model)
     job = await asyncio.to_thread(edits.to_variation_job, form, metadata, caller, settings)
     result = await generator.generate(job, request.is_disconnected)
     urls = {i.record.id: absolute_image_url(request, settings, i.record.filename) for i in result.images}
@@ -146,19 +144,18 @@ def stream_events(generator: ImageGenerator, job: ImageJob, kind: str, quality: 
     return StreamingResponse(events, media_type="text/event-stream")
 
 
-@router.get("/models", response_model=ModelList)
-async def list_models(caller: CallerDep, triton: TritonDep, settings: SettingsDep) -> ModelList:
-    """The served model first, then the aliases of it (`root`: the served model a name runs)."""
-    names = translation.model_names(await triton.metadata(), settings.model_aliases)
-    return ModelList(data=[ModelCard(id=name, created=0, root=root) for name, root in names.items()])
+@router.get("/models", response_model=ModelList, response_model_exclude_none=True)
+async def list_models(caller: CallerDep, generator: GeneratorDep) -> ModelList:
+    """Every served model with its facts (family, sizes, defaults, schedulers, what it supports), then
+    the aliases (`root`: the served model a name runs)."""
+    catalogue = await generator.catalogue()
+    return ModelList(data=[translation.model_card(name, catalogue) for name in catalogue.names()])
 
 
-@router.get("/models/{model:path}", response_model=ModelCard)
-async def retrieve_model(
-    model: str, caller: CallerDep, triton: TritonDep, settings: SettingsDep
-) -> ModelCard:
+@router.get("/models/{model:path}", response_model=ModelCard, response_model_exclude_none=True)
+async def retrieve_model(model: str, caller: CallerDep, generator: GeneratorDep) -> ModelCard:
     """One name of GET /v1/models (a served model or an alias), as OpenAI's model object; else a 404."""
-    names = translation.model_names(await triton.metadata(), settings.model_aliases)
-    if model not in names:
+    catalogue = await generator.catalogue()
+    if model not in catalogue.names():
         raise ModelNotFound(f"The model '{model}' does not exist or is not served here", param="model")
-    return ModelCard(id=model, created=0, root=names[model])
+    return translation.model_card(model, catalogue)

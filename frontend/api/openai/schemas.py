@@ -70,7 +70,8 @@ class ImageGenerationRequest(NullableFieldsModel):
     model: str | None = Field(
         None,
         description="A served model name from GET /v1/models, or an alias (T2I_MODEL_ALIASES; by default "
-        "every OpenAI image model name, e.g. `dall-e-3`, `gpt-image-1`, is the served model).",
+        "every OpenAI image model name, e.g. `dall-e-3`, `gpt-image-1`, runs the default model); unset: "
+        "the default model.",
     )
     provider: str | None = Field(
         None, description="Accepted and echoed: `auto`, `openai`, `triton` or the served model name."
@@ -175,12 +176,38 @@ class ImagesResponse(BaseModel):
     provider: str | None = None
 
 
+class SizeRange(BaseModel):
+    native: str = Field(description="WIDTHxHEIGHT the model was trained at: `size: auto`")
+    min_side: int
+    max_side: int
+    multiple: int = Field(description="Width and height are multiples of this.")
+
+
+class ModelCapabilities(BaseModel):
+    generations: bool = True
+    edits: bool = Field(default=True, description="POST /v1/images/edits and /variations (image-to-image)")
+    inpainting: str = Field(description="How a mask is honoured: `inpainting-unet` or `latent-blending`.")
+    streaming: bool = Field(default=True, description="`stream: true` with partial images")
+
+
 class ModelCard(BaseModel):
+    """OpenAI's model object; a served model adds its facts, an alias names the model it runs."""
+
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "t2i-triton"
     root: str = Field(description="The served model this name runs: itself, or the model an alias names.")
+    family: str | None = Field(default=None, description="`sd` (SD 1.x/2.x) or `sdxl`; served models only.")
+    description: str | None = None
+    size: SizeRange | None = None
+    default_steps: int | None = Field(default=None, description="Steps of `quality` auto/medium/standard.")
+    hd_steps: int | None = Field(default=None, description="Steps of `quality` high/hd.")
+    default_guidance_scale: float | None = None
+    default_scheduler: str | None = None
+    schedulers: list[str] | None = None
+    capabilities: ModelCapabilities | None = None
+    random_weights: bool | None = Field(default=None, description="A preset's seeded random weights (tests).")
 
 
 class ModelList(BaseModel):

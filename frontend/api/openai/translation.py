@@ -7,7 +7,17 @@ import time
 from typing import Any
 
 from frontend.api.openai.image_inputs import IMAGE_TO_IMAGE_STRENGTH
-from frontend.api.openai.schemas import ImageData, ImageGenerationRequest, ImagesResponse, QualityTier, Usage
+from frontend.api.openai.schemas import (
+    ImageData,
+    ImageGenerationRequest,
+    ImagesResponse,
+    ModelCapabilities,
+    ModelCard,
+    QualityTier,
+    SizeRange,
+    Usage,
+)
+from frontend.generation.catalogue import Catalogue
 from frontend.generation.service import (
     IMAGE_FORMATS,
     GenerationResult,
@@ -20,7 +30,8 @@ from frontend.generation.sizing import generation_size, parse_size
 from frontend.generation.styles import load_styles
 from frontend.http.errors import InvalidParameter
 from frontend.security.auth import Caller
-from frontend.settings import SERVED_MODEL, Settings
+from frontend.settings import Settings
+from t2i import contract
 from t2i.contract import ModelMetadata
 from t2i.request import GenerationRequest
 
@@ -50,24 +61,34 @@ def tier_steps(tier: QualityTier, metadata: ModelMetadata) -> int:
     return metadata.hd_steps if tier == "high" else metadata.default_steps
 
 
-def model_names(metadata: ModelMetadata, aliases: dict[str, str]) -> dict[str, str]:
-    """Every `model` name this server takes -> the served model it runs: the served name, then each alias
-    whose target is served (an alias of another model's name is left out: that model is not here)."""
-    names = {metadata.name: metadata.name}
-    for alias, target in aliases.items():
-        if target in (SERVED_MODEL, metadata.name):
-            names.setdefault(alias, metadata.name)
-    return names
-
-
-def check_model(model: str | None, metadata: ModelMetadata, aliases: dict[str, str]) -> None:
-    names = model_names(metadata, aliases)
-    if model is not None and model not in names:
-        listed = ", ".join(name for name in names if name != metadata.name) or "none"
-        raise InvalidParameter(
-            f"model '{model}' is not served here; served model: {metadata.name}; aliases of it: {listed}",
-            param="model",
-        )
+def model_card(name: str, catalogue: Catalogue) -> ModelCard:
+    """GET /v1/models' entry for a name: a served model with its facts, or an alias of one."""
+    root = catalogue.names()[name]
+    if name != root:
+        return ModelCard(id=name, created=0, root=root)
+    metadata = catalogue.models[name]
+    return ModelCard(
+        id=name,
+        created=0,
+        root=name,
+        family=metadata.family,
+        description=contract.FAMILY_DESCRIPTIONS[metadata.family],
+        size=SizeRange(
+            native=f"{metadata.native_width}x{metadata.native_height}",
+            min_side=metadata.smallest_side,
+            max_side=metadata.max_side,
+            multiple=metadata.size_multiple,
+        ),
+        default_steps=metadata.default_steps,
+        hd_steps=metadata.hd_steps,
+        default_guidance_scale=metadata.default_guidance_scale,
+        default_scheduler=metadata.default_scheduler,
+        schedulers=list(contract.SCHEDULERS),
+        capabilities=ModelCapabilities(
+            inpainting="inpainting-unet" if metadata.inpainting_unet else "latent-blending"
+        ),
+        random_weights=metadata.random_weights,
+    )
 
 
 def check_supported(body: ImageGenerationRequest) -> None:
@@ -96,7 +117,6 @@ def safety_tolerance(body: ImageGenerationRequest, settings: Settings) -> int:
 def to_job(
     body: ImageGenerationRequest, metadata: ModelMetadata, caller: Caller, settings: Settings
 ) -> ImageJob:
-    check_model(body.model, metadata, settings.model_aliases)
     check_provider(body.provider, metadata, also=PROVIDERS)
     check_supported(body)
     width, height = parse_size(body.size, metadata)

@@ -9,7 +9,7 @@ from PIL import Image
 
 from frontend.api.tti import translation
 from frontend.api.tti.schemas import TextToImageRequest
-from frontend.generation.service import IMAGE_FORMATS
+from frontend.generation.service import IMAGE_FORMATS, provider_model
 from frontend.http.dependencies import GeneratorDep, SettingsDep, StoreDep
 from frontend.http.errors import NotFound
 from frontend.security.auth import CallerDep, RateLimitedCallerDep
@@ -29,7 +29,8 @@ async def text_to_image(
     settings: SettingsDep,
 ) -> Response:
     """One image (`image/png`) or, for `count > 1`, a zip of them; ids and seeds in X-Image-Id / X-Seed."""
-    job = translation.to_job(body, await generator.metadata(), caller, settings.default_safety_tolerance)
+    metadata = await generator.model(provider_model(body.provider), param="provider")
+    job = translation.to_job(body, metadata, caller, settings.default_safety_tolerance)
     result = await generator.generate(job, request.is_disconnected)
     headers = {
         "X-Image-Id": ",".join(i.record.id for i in result.images),

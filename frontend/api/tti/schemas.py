@@ -26,7 +26,9 @@ class TextToImageRequest(BaseModel):
     )
 
     prompt: prompt_field(contract.MAX_PROMPT_CHARS) = Field(description="What to draw.")  # type: ignore[valid-type]
-    provider: str = Field("auto", description="`auto`, `triton`, or the served model's name.")
+    provider: str = Field(
+        "auto", description="`auto` or `triton` (the default model), or a served model's name or alias."
+    )
     size: PublicSize = Field("1024x1024", description="WIDTHxHEIGHT or `auto`.")
     style: str = Field("realistic", description="A preset from GET /v1/styles.")
     reference_images: list[str] = Field(

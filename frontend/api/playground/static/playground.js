@@ -56,6 +56,7 @@ function numberField(id) {
 function requestBody(seed) {
   const body = {
     prompt: $("prompt").value,
+    model: $("model").value || undefined,
     size: $("size").value.trim() || undefined,
     n: numberField("count"),
     seed,
@@ -226,7 +227,16 @@ async function loadModelName() {
     const response = await fetch("/v1/models", { headers: authHeaders() });
     if (response.ok) {
       const { data } = await response.json();
-      if (data.length) $("model-name").textContent = `model: ${data[0].id}`;
+      // Served models carry their facts; aliases only name the model they run (`root`).
+      const served = data.filter((card) => card.id === card.root);
+      if (served.length) $("model-name").textContent = `models: ${served.map((c) => c.id).join(", ")}`;
+      const picker = $("model");
+      const chosen = picker.value;
+      picker.replaceChildren(new Option("default", ""));
+      for (const card of served) {
+        const size = card.size ? ` (${card.family}, ${card.size.native})` : "";
+        picker.append(new Option(card.id + size, card.id, false, card.id === chosen));
+      }
     }
   } catch (_) {
     // the header is decoration; the form reports real failures
