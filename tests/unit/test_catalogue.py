@@ -117,3 +117,15 @@ def test_catalogue_of_nothing_served_names_none() -> None:
     assert catalogue.default == "" and catalogue.aliases == {}
     with pytest.raises(Exception, match="none right now"):
         catalogue.resolve(None)
+
+
+def test_each_model_has_its_own_price(
+    tmp_path: Path, triton: FakeTriton, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T2I_PRICE_TABLE", json.dumps({"wide": 0.5}))
+    with make_client(tmp_path, triton) as client:
+        wide = generate(client, model="wide", size="auto")["usage"]
+        tiny = generate(client, model="tiny", size="auto")["usage"]
+        rows = client.get("/v1/usage").json()["data"]
+    assert wide["cost"] == round(0.5 * 512 * 256 / 1e6 * 1, 6) and tiny["cost"] == 0.0
+    assert sorted((row["model"], row["cost"]) for row in rows) == [("tiny", 0.0), ("wide", wide["cost"])]

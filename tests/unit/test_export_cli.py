@@ -120,3 +120,50 @@ def test_vae_stays_fp32_unless_asked() -> None:
     assert not options.engine_fp16("vae_decoder") and not options.engine_fp16("vae_encoder")
     assert ExportOptions(backend="tensorrt", precision="fp16", fp16_vae=True).engine_fp16("vae_decoder")
     assert not ExportOptions(backend="tensorrt").engine_fp16("unet")
+
+
+def test_exports_add_models_and_remove_takes_one_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each export adds its model beside the others; --force replaces that one only; --remove takes one
+    out, and the shared pipeline goes with the last."""
+    repository = tmp_path / "repo"
+    assert main(["--preset", "tiny", "--output", str(repository)]) == 0
+    assert main(["--preset", "tiny", "--name", "second", "--seed", "1", "--output", str(repository)]) == 0
+    assert contract.served_models(repository) == ["second", "tiny"]
+    tiny_unet = contract.network_dir(repository, "tiny", "unet") / "model.onnx"
+    written = tiny_unet.stat().st_mtime_ns
+    assert main(["--preset", "tiny", "--name", "second", "--seed", "2", "--output", str(repository)]) == 0
+    assert tiny_unet.stat().st_mtime_ns == written  # another model's export leaves this one alone
+    assert "also served: tiny" in capsys.readouterr().out
+    assert main(["--remove", "second", "--output", str(repository)]) == 0
+    assert contract.served_models(repository) == ["tiny"]
+    assert not list(repository.glob("second__*"))
+    assert main(["--remove", "second", "--output", str(repository)]) == 1
+    assert "it holds: tiny" in capsys.readouterr().err
+    assert main(["--remove", "tiny", "--output", str(repository)]) == 0
+    assert not (repository / contract.PIPELINE.name).exists()
+
+
+def test_a_served_name_outside_the_rule_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--preset", "tiny", "--name", "a__b", "--output", str(tmp_path)]) == 2
+    assert "served model name 'a__b'" in capsys.readouterr().err
+
+
+def test_a_repository_from_before_the_catalogue_is_refused_then_replaced(tmp_path: Path) -> None:
+    from t2i.triton_server import TritonServer, TritonStartError
+
+    old_pipeline = contract.version_dir(tmp_path, contract.PIPELINE.name)
+    old_pipeline.mkdir(parents=True)
+    (tmp_path / contract.PIPELINE.name / "config.pbtxt").write_text('name: "pipeline"')
+    (old_pipeline / contract.METADATA_FILENAME).write_text(
+        ModelMetadata("old", 64, 64, 16, 4, 8, 0.18, 32, 77, 20, 40, 7.5).to_json()
+    )
+    (tmp_path / "unet" / "1").mkdir(parents=True)
+    with pytest.raises(TritonStartError, match="before the model catalogue.*--force"):
+        TritonServer(tmp_path).start()
+    assert main(["--preset", "tiny", "--output", str(tmp_path)]) == 0
+    assert not (tmp_path / "unet").exists() and not contract.is_pre_catalogue(tmp_path)
+    assert contract.served_models(tmp_path) == ["tiny"]
