@@ -33,7 +33,7 @@ OPENAI_IMAGE_MODELS = (
 )
 # An alias target meaning "the default served model, whatever its name": names come from the model
 # repository, which settings cannot know.
-DEFAULT_MODEL = "*"
+DEFAULT_MODEL_TARGET = "*"
 # Every Redis call (rate limit, admission) is a short script: a Redis that takes longer is treated as
 # down, and the request gets 503 instead of hanging with it.
 REDIS_TIMEOUT_S = 2.0
@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     # `model` names also taken: alias -> served model name, or "*" for the default model (JSON in the
     # env: T2I_MODEL_ALIASES='{"dall-e-3": "sdxl"}'; '{}' takes served names only).
     model_aliases: dict[str, str] = Field(
-        default_factory=lambda: dict.fromkeys(OPENAI_IMAGE_MODELS, DEFAULT_MODEL)
+        default_factory=lambda: dict.fromkeys(OPENAI_IMAGE_MODELS, DEFAULT_MODEL_TARGET)
     )
     # Request bodies over this answer 413.
     max_body_bytes: int = 64 * 1024 * 1024

@@ -245,7 +245,7 @@ def network_dir(repository: Path, served: str, network: str) -> Path:
 
 def served_models(repository: Path) -> list[str]:
     """The served models exported into a repository, by name."""
-    root = repository / PIPELINE.name / MODEL_VERSION / MODELS_DIRNAME
+    root = version_dir(repository, PIPELINE.name) / MODELS_DIRNAME
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / METADATA_FILENAME).is_file())

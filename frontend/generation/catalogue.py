@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from frontend.http.errors import InvalidParameter
-from frontend.settings import DEFAULT_MODEL, Settings
+from frontend.settings import DEFAULT_MODEL_TARGET, Settings
 from t2i.contract import ModelMetadata
 
 
@@ -24,7 +24,7 @@ class Catalogue:
         default = settings.default_model if settings.default_model in models else next(iter(models), "")
         aliases = {}
         for alias, target in settings.model_aliases.items():
-            served = default if target == DEFAULT_MODEL else target
+            served = default if target == DEFAULT_MODEL_TARGET else target
             if served in models and alias not in models:
                 aliases[alias] = served
         return cls(models, default, aliases)

@@ -65,7 +65,8 @@ class TritonPythonModel:
     response with its images or its error, through its own response sender."""
 
     def initialize(self, args: dict[str, str]) -> None:
-        self.models_dir = Path(args["model_repository"]) / args["model_version"] / contract.MODELS_DIRNAME
+        # `model_repository` is this model's own folder, <repository>/pipeline.
+        self.repository = Path(args["model_repository"]).parent
         # served name -> (its metadata file's mtime, its loop): a model exported again is read again.
         self.pipelines: dict[str, tuple[int, DenoisingPipeline]] = {}
         self.fault_prompt = os.environ.get("T2I_FAULT_INJECTION_PROMPT", "")
@@ -73,17 +74,18 @@ class TritonPythonModel:
         self.logger.log_info(f"pipeline ready for models {', '.join(self.served()) or '(none yet)'}")
 
     def served(self) -> list[str]:
-        return contract.served_models(self.models_dir.parent.parent.parent)
+        return contract.served_models(self.repository)
 
     def pipeline_for(self, model: str) -> DenoisingPipeline:
         """The loop of the served model `model` (empty: the repository's only model); InvalidRequest
         naming `model` for one the repository does not hold."""
-        served = self.served()
-        if not model and len(served) == 1:
-            model = served[0]
-        metadata_file = self.models_dir / model / contract.METADATA_FILENAME
+        if not model:
+            # The folder is listed only for requests that name no model (the frontend always names one).
+            served = self.served()
+            model = served[0] if len(served) == 1 else ""
+        metadata_file = contract.model_assets_dir(self.repository, model) / contract.METADATA_FILENAME
         if not model or not SERVED_NAME.fullmatch(model) or not metadata_file.is_file():
-            held = ", ".join(served) or "none"
+            held = ", ".join(self.served()) or "none"
             raise InvalidRequest("model", f"model {model!r} is not in this repository; it serves: {held}")
         stamp = metadata_file.stat().st_mtime_ns
         cached = self.pipelines.get(model)

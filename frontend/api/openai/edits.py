@@ -92,8 +92,9 @@ async def json_inputs(body: ImageEditJSON, read: ReadReference) -> EditInputs:
     if body.mask is not None:
         reads.append(read(body.mask.reference, Origin(len(origins), "mask")))
     data = await asyncio.gather(*reads)
+    images = [(origin.label, image) for origin, image in zip(origins, data[: len(origins)], strict=True)]
     mask = ("mask", data[-1]) if body.mask is not None else None
-    return EditInputs([(o.label, d) for o, d in zip(origins, data, strict=False)], mask, "images")
+    return EditInputs(images, mask, "images")
 
 
 def to_edit_job(

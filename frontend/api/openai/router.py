@@ -149,13 +149,15 @@ async def list_models(caller: CallerDep, generator: GeneratorDep) -> ModelList:
     """Every served model with its facts (family, sizes, defaults, schedulers, what it supports), then
     the aliases (`root`: the served model a name runs)."""
     catalogue = await generator.catalogue()
-    return ModelList(data=[translation.model_card(name, catalogue) for name in catalogue.names()])
+    cards = [translation.model_card(name, root, catalogue) for name, root in catalogue.names().items()]
+    return ModelList(data=cards)
 
 
 @router.get("/models/{model:path}", response_model=ModelCard, response_model_exclude_none=True)
 async def retrieve_model(model: str, caller: CallerDep, generator: GeneratorDep) -> ModelCard:
     """One name of GET /v1/models (a served model or an alias), as OpenAI's model object; else a 404."""
     catalogue = await generator.catalogue()
-    if model not in catalogue.names():
+    root = catalogue.names().get(model)
+    if root is None:
         raise ModelNotFound(f"The model '{model}' does not exist or is not served here", param="model")
-    return translation.model_card(model, catalogue)
+    return translation.model_card(model, root, catalogue)

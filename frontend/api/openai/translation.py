@@ -61,9 +61,9 @@ def tier_steps(tier: QualityTier, metadata: ModelMetadata) -> int:
     return metadata.hd_steps if tier == "high" else metadata.default_steps
 
 
-def model_card(name: str, catalogue: Catalogue) -> ModelCard:
-    """GET /v1/models' entry for a name: a served model with its facts, or an alias of one."""
-    root = catalogue.names()[name]
+def model_card(name: str, root: str, catalogue: Catalogue) -> ModelCard:
+    """GET /v1/models' entry for a name and the served model it runs (`root`, from catalogue.names()):
+    a served model with its facts, or an alias of one."""
     if name != root:
         return ModelCard(id=name, created=0, root=root)
     metadata = catalogue.models[name]
