@@ -130,6 +130,36 @@ def repository(**source: str) -> dict[str, Any]:
     return {"triton": {"modelRepository": source}}
 
 
+# Two Triton Deployments: SDXL on GPU nodes from one folder of the volume, SD 1.5 on CPU nodes from another,
+# plus a third reading its own S3 repository.
+GPU_POOL = "t2i-t2i-triton-triton-sdxl-gpu"
+CPU_POOL = "t2i-t2i-triton-triton-sd15-cpu"
+S3_POOL = "t2i-t2i-triton-triton-turbo"
+DEPLOYMENTS: dict[str, Any] = {
+    "triton": {
+        "deployments": [
+            {
+                "name": "sdxl-gpu",
+                "modelRepository": {"persistentVolumeClaim": "t2i-model-repository", "subPath": "gpu"},
+                "resources": {"limits": {"memory": "32Gi", "nvidia.com/gpu": 1}},
+                "nodeSelector": {"nvidia.com/gpu.present": "true"},
+                "autoscaling": {"maxReplicas": 8},
+            },
+            {
+                "name": "sd15-cpu",
+                "modelRepository": {"persistentVolumeClaim": "t2i-model-repository", "subPath": "cpu"},
+                "autoscaling": {"enabled": False},
+                "replicas": 2,
+            },
+            {
+                "name": "turbo",
+                "modelRepository": {"url": "s3://models/turbo"},
+                "s3": {"accessKeyId": "AKIA-TURBO", "secretAccessKey": "turbo-secret", "region": "eu-west-1"},
+            },
+        ]
+    }
+}
+
 SCENARIOS = {
     "defaults": [SECRETS],
     "gpu": [values_file("values-gpu.yaml"), SECRETS],
@@ -142,6 +172,7 @@ SCENARIOS = {
     ],
     "no-autoscaling": [SECRETS, {"autoscaling": {"enabled": False}, "triton": {"replicas": 3}}],
     "pod-monitor": [SECRETS, {"triton": {"podMonitor": {"enabled": True, "labels": {"release": "prom"}}}}],
+    "several-deployments": [SECRETS, DEPLOYMENTS, {"triton": {"podMonitor": {"enabled": True}}}],
 }
 
 
@@ -157,7 +188,7 @@ def test_every_rendered_object_is_valid_kubernetes(scenario: str) -> None:
         except kubernetes_validate.ValidationError as exc:
             pytest.fail(f"{obj['kind']} {obj['metadata']['name']}: {exc.message} at {list(exc.path)}")
     unvalidated = {o["kind"] for o in objects if o["kind"] in CUSTOM_RESOURCE_KINDS}
-    assert unvalidated == ({"PodMonitor"} if scenario == "pod-monitor" else set())
+    assert unvalidated == ({"PodMonitor"} if scenario in {"pod-monitor", "several-deployments"} else set())
 
 
 def test_strict_validation_catches_a_misspelt_field() -> None:
@@ -361,6 +392,72 @@ def test_pod_monitor_selects_the_triton_pods() -> None:
     assert endpoint == {"port": "metrics", "path": "/metrics", "interval": "15s"}
 
 
+def test_several_triton_deployments_each_serve_their_own_repository() -> None:
+    objects = render(*SCENARIOS["several-deployments"])
+    pools = (GPU_POOL, CPU_POOL, S3_POOL)
+    deployments = sorted(o["metadata"]["name"] for o in objects if o["kind"] == "Deployment")
+    assert deployments == sorted([FRONTEND, *pools])
+
+    # Each Deployment's Services, HPA and PodMonitor select its own pods and no other's.
+    selectors = {name: only(objects, "Deployment", name)["spec"]["selector"]["matchLabels"] for name in pools}
+    for name, selector in selectors.items():
+        labels = only(objects, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= labels.items()
+        assert only(objects, "Service", name)["spec"]["selector"] == selector
+        assert only(objects, "Service", f"{name}-pods")["spec"]["selector"] == selector
+        assert only(objects, "PodMonitor", name)["spec"]["selector"]["matchLabels"] == selector
+        for other in set(pools) - {name}:
+            other_labels = only(objects, "Deployment", other)["spec"]["template"]["metadata"]["labels"]
+            assert not selector.items() <= other_labels.items(), f"{name}'s selector matches {other}'s pods"
+
+    # One volume, one folder of it each.
+    for name, folder in ((GPU_POOL, "gpu"), (CPU_POOL, "cpu")):
+        mount = {"name": "model-repository", "mountPath": "/models", "readOnly": True, "subPath": folder}
+        assert mount in container(objects, name)["volumeMounts"]
+        assert "--model-repository=/models" in container(objects, name)["args"]
+    turbo = container(objects, S3_POOL)
+    assert "--model-repository=s3://models/turbo" in turbo["args"]
+    assert secret_names(turbo) == {f"{S3_POOL}-s3"}
+    assert only(objects, "Secret", f"{S3_POOL}-s3")["stringData"]["AWS_ACCESS_KEY_ID"] == "AKIA-TURBO"
+
+    # An entry's keys replace triton's whole; the others come from triton.
+    gpu = container(objects, GPU_POOL)
+    assert gpu["resources"] == {"limits": {"memory": "32Gi", "nvidia.com/gpu": 1}}
+    assert pod_spec(objects, GPU_POOL)["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert "nodeSelector" not in pod_spec(objects, CPU_POOL)
+    assert container(objects, CPU_POOL)["resources"]["requests"] == {"cpu": "2", "memory": "8Gi"}
+    assert gpu["args"][-1] == "--log-verbose=0"
+
+    # Autoscaling per Deployment: its own maximum, or none and fixed replicas.
+    hpas = {o["metadata"]["name"]: o["spec"] for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
+    assert set(hpas) == {GPU_POOL, S3_POOL}
+    assert (hpas[GPU_POOL]["minReplicas"], hpas[GPU_POOL]["maxReplicas"]) == (1, 8)
+    assert hpas[S3_POOL]["maxReplicas"] == 4
+    assert hpas[GPU_POOL]["scaleTargetRef"]["name"] == GPU_POOL
+    assert only(objects, "Deployment", CPU_POOL)["spec"]["replicas"] == 2
+    assert "replicas" not in only(objects, "Deployment", GPU_POOL)["spec"]
+
+    # The frontend resolves every Deployment's pods and routes by model (frontend/triton/pool.py).
+    urls = env_of(container(objects, FRONTEND))["T2I_TRITON_URL"]["value"]
+    assert urls == ",".join(f"dns:///{name}-pods:8001" for name in pools)
+    notes = render_files(*SCENARIOS["several-deployments"])["t2i-triton/templates/NOTES.txt"]
+    assert f"kubectl get hpa --namespace {NAMESPACE} {GPU_POOL} {S3_POOL}" in notes
+
+
+def test_frontend_accepts_the_chart_triton_urls() -> None:
+    """The comma-separated dns:/// list the chart writes is one the frontend's parser takes."""
+    from frontend.triton.pool import check_urls, parse_urls
+
+    objects = render(*SCENARIOS["several-deployments"])
+    urls = parse_urls(env_of(container(objects, FRONTEND))["T2I_TRITON_URL"]["value"])
+    check_urls(urls)
+    assert len(urls) == 3
+
+
+def deployment(**entry: Any) -> dict[str, Any]:
+    return merged(SECRETS, {"triton": {"deployments": [entry]}})
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
@@ -375,6 +472,34 @@ def test_pod_monitor_selects_the_triton_pods() -> None:
             "triton.s3.accessKeyId is required",
         ),
         (merged(SECRETS, {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}), "minReplicas (5) is above"),
+        (
+            deployment(modelRepository={"persistentVolumeClaim": "pvc"}),
+            "triton.deployments[0].name is required",
+        ),
+        (deployment(name="GPU_pool"), "triton.deployments[0].name must be 1 to 20 lowercase"),
+        (
+            merged(SECRETS, {"triton": {"deployments": [{"name": "a"}, {"name": "a"}]}}),
+            'triton.deployments[1].name "a" is used by another entry',
+        ),
+        (deployment(name="a", nodeSelectr={}), "triton.deployments[0].nodeSelectr is not a key of triton"),
+        (
+            deployment(name="a", modelRepository={"hostPath": "/srv", "persistentVolumeClaim": "pvc"}),
+            "set exactly one of triton.deployments[0].modelRepository.url",
+        ),
+        (
+            deployment(
+                name="a", modelRepository={"url": "s3://b/m", "subPath": "gpu"}, s3={"existingSecret": "x"}
+            ),
+            "triton.deployments[0].modelRepository.subPath is for a volume",
+        ),
+        (
+            deployment(name="a", autoscaling={"minReplicas": 3, "maxReplicas": 2}),
+            "triton.deployments[0].autoscaling.minReplicas (3) is above its maxReplicas (2)",
+        ),
+        (
+            deployment(name="a", modelRepository={"url": "s3://b/m"}, s3={}),
+            "triton.deployments[0].s3.accessKeyId is required",
+        ),
     ],
 )
 def test_bad_values_fail_with_a_message(values: dict[str, Any], message: str) -> None:
