@@ -5,18 +5,23 @@ from __future__ import annotations
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
 import torch
 from torch import nn
+from torch.onnx import symbolic_helper
 
 from export.components import Components
 from export.onnx_wrappers import network_modules
 from t2i import contract
 from t2i.contract import ModelSpec, TensorSpec
+from t2i.families.flux import image_ids
 from t2i.onnx_session import create_session
 
 # Protobuf's hard limit; larger models keep their weights in one external data file beside model.onnx.
@@ -55,13 +60,26 @@ def plan_exports(components: Components) -> list[NetworkExport]:
         axes[contract.TOKENS] = meta.tokenizer_max_length
         axes[contract.HEIGHT] = axes[contract.LATENT_HEIGHT] * meta.vae_scale_factor
         axes[contract.WIDTH] = axes[contract.LATENT_WIDTH] * meta.vae_scale_factor
+        axes[contract.IMAGE_TOKENS] = (axes[contract.LATENT_HEIGHT] // 2) * (axes[contract.LATENT_WIDTH] // 2)
+    # Ids every tokenizer of the model knows (T5's vocabulary is smaller than CLIP's).
+    vocabulary = min(len(tokenizer) for tokenizer in components.tokenizers)
 
-    def make_input(tensor: TensorSpec, axes: dict[str, int]) -> torch.Tensor:
+    def make_input(spec: ModelSpec, tensor: TensorSpec, axes: dict[str, int]) -> torch.Tensor:
         shape = [axes[d] if d in contract.DYNAMIC_AXES else contract.fixed_dim(meta, d) for d in tensor.dims]
         if tensor.name == "input_ids":
-            return torch.randint(0, components.tokenizer.vocab_size, shape, generator=generator)
+            return torch.randint(0, vocabulary, shape, generator=generator)
         if tensor.name == "timestep":
-            return torch.full(shape, 999.0 if axes is trace else 421.0)
+            timestep = 999.0 if axes is trace else 421.0
+            # Flux's transformer takes t / 1000, as FluxPipeline sends it.
+            return torch.full(
+                shape, timestep / 1000 if spec.name == contract.FLUX_TRANSFORMER.name else timestep
+            )
+        if tensor.name == "img_ids":
+            return image_ids(
+                axes[contract.LATENT_HEIGHT] // 2, axes[contract.LATENT_WIDTH] // 2, torch.device("cpu")
+            )
+        if tensor.name == "guidance":
+            return torch.full(shape, 3.5 if axes is trace else 5.0)
         if tensor.name == "time_ids":
             height, width = axes[contract.HEIGHT], axes[contract.WIDTH]
             return torch.tensor([[height, width, 0, 0, height, width]] * shape[0], dtype=torch.float32)
@@ -72,8 +90,8 @@ def plan_exports(components: Components) -> list[NetworkExport]:
         NetworkExport(
             spec,
             modules[spec.name],
-            tuple(make_input(t, trace) for t in spec.inputs),
-            tuple(make_input(t, verify) for t in spec.inputs),
+            tuple(make_input(spec, t, trace) for t in spec.inputs),
+            tuple(make_input(spec, t, verify) for t in spec.inputs),
         )
         for spec in meta.networks
     ]
@@ -87,12 +105,47 @@ def dynamic_axes(spec: ModelSpec) -> dict[str, dict[int, str]]:
     return axes
 
 
+@symbolic_helper.parse_args("v", "is", "v", "f")
+def _rms_norm(g: Any, x: Any, normalized_shape: list[int], weight: Any, eps: float | None) -> Any:
+    """torch.nn.RMSNorm (Flux's and SD 3.5's query/key norms) for opsets before ONNX's own RMSNormalization
+    (23), which the TorchScript exporter has no symbolic for: x / sqrt(mean(x^2) + eps) * weight."""
+    axes = list(range(-len(normalized_shape), 0))
+    epsilon = torch.finfo(torch.float32).eps if eps is None else eps
+    mean = g.op("ReduceMean", g.op("Mul", x, x), axes_i=axes, keepdims_i=1)
+    root = g.op(
+        "Sqrt", g.op("Add", mean, g.op("Constant", value_t=torch.tensor(epsilon, dtype=torch.float32)))
+    )
+    normed = g.op("Div", x, root)
+    return normed if symbolic_helper._is_none(weight) else g.op("Mul", normed, weight)
+
+
+torch.onnx.register_custom_op_symbolic("aten::rms_norm", _rms_norm, 17)
+
+
+@contextmanager
+def _traceable_unflatten() -> Iterator[None]:
+    """Tensor.unflatten as a reshape of the input's traced sizes while exporting. The TorchScript
+    exporter gives unflatten's output the static shape of the trace example, so later shape reads
+    (Flux's rotary embedding, its attention's split) would fix the batch and the image tokens."""
+    original = torch.Tensor.unflatten
+
+    def unflatten(self: torch.Tensor, dim: int, sizes: Any) -> torch.Tensor:
+        dim = dim % self.dim()
+        return self.reshape(*self.shape[:dim], *sizes, *self.shape[dim + 1 :])
+
+    torch.Tensor.unflatten = unflatten  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        torch.Tensor.unflatten = original  # type: ignore[method-assign]
+
+
 def export_onnx(job: NetworkExport, path: Path, opset: int) -> None:
     """Write `path` (and `model.onnx.data` beside it when the weights pass protobuf's 2 GB limit)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         traced = Path(tmp) / contract.ONNX_FILENAME
-        with torch.no_grad(), warnings.catch_warnings():
+        with torch.no_grad(), warnings.catch_warnings(), _traceable_unflatten():
             # Tracing warns at every Python-level shape check in diffusers/transformers; the verification
             # at another batch and size below is what tells whether the graph generalises.
             warnings.simplefilter("ignore")

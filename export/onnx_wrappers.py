@@ -23,7 +23,8 @@ class TextEncoder(nn.Module):
 
 
 class SdxlTextEncoder(nn.Module):
-    """SDXL: the penultimate hidden state, and for the second encoder its pooled projection too."""
+    """SDXL and SD3: the penultimate hidden state, and where pooled its projection too (SDXL's second
+    encoder, both of SD3's)."""
 
     def __init__(self, text_encoder: Any, pooled: bool):
         super().__init__()
@@ -35,6 +36,74 @@ class SdxlTextEncoder(nn.Module):
         if self.pooled:
             return output.hidden_states[-2], output.text_embeds
         return output.hidden_states[-2]
+
+
+class PooledTextEncoder(nn.Module):
+    """Flux's CLIP: its pooled output only."""
+
+    def __init__(self, text_encoder: Any):
+        super().__init__()
+        self.text_encoder = text_encoder
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.text_encoder(input_ids, output_hidden_states=False).pooler_output
+
+
+class T5Encoder(nn.Module):
+    """T5's last hidden state (Flux, SD3)."""
+
+    def __init__(self, text_encoder: Any):
+        super().__init__()
+        self.text_encoder = text_encoder
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.text_encoder(input_ids, output_hidden_states=False)[0]
+
+
+class FluxTransformer(nn.Module):
+    """Flux's transformer; the text tokens' positions are all zeros (FluxPipeline's text_ids), so they
+    are made here from the sequence's length rather than sent with every step."""
+
+    def __init__(self, transformer: Any, spec: contract.ModelSpec):
+        super().__init__()
+        self.transformer = transformer
+        self.input_names = [t.name for t in spec.inputs]
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        named = dict(zip(self.input_names, inputs, strict=True))
+        text = named["encoder_hidden_states"]
+        txt_ids = torch.zeros(text.shape[1], 3, dtype=text.dtype, device=text.device)
+        return self.transformer(
+            hidden_states=named["hidden_states"],
+            timestep=named["timestep"],
+            guidance=named.get("guidance"),
+            pooled_projections=named["pooled_projections"],
+            encoder_hidden_states=text,
+            txt_ids=txt_ids,
+            img_ids=named["img_ids"],
+            return_dict=False,
+        )[0]
+
+
+class SD3Transformer(nn.Module):
+    def __init__(self, transformer: Any):
+        super().__init__()
+        self.transformer = transformer
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        timestep: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        pooled_projections: torch.Tensor,
+    ) -> torch.Tensor:
+        return self.transformer(
+            hidden_states=hidden_states,
+            timestep=timestep,
+            encoder_hidden_states=encoder_hidden_states,
+            pooled_projections=pooled_projections,
+            return_dict=False,
+        )[0]
 
 
 class UNet(nn.Module):
@@ -79,15 +148,34 @@ class VaeEncoder(nn.Module):
 
 
 def network_modules(components: Any) -> dict[str, nn.Module]:
-    """Spec name -> the module to trace, for the components' family."""
-    unet_spec = components.metadata().network(contract.UNET.name)
+    """Spec name -> the module to trace, for the components' family, in eval mode: the exporter puts a
+    wrapper back in the mode it found it, recursively, and a wrapper left in training mode would turn
+    the networks' dropout on for the verification after it (T5's is 0.1)."""
+    return {name: module.eval() for name, module in _modules(components).items()}
+
+
+def _modules(components: Any) -> dict[str, nn.Module]:
+    metadata = components.metadata()
     modules: dict[str, nn.Module] = {
-        contract.UNET.name: UNet(components.unet, unet_spec),
         contract.VAE_DECODER.name: VaeDecoder(components.vae),
         contract.VAE_ENCODER.name: VaeEncoder(components.vae),
     }
+    encoders = components.text_encoders
+    if components.family == "flux":
+        modules[contract.FLUX_TEXT_ENCODER.name] = PooledTextEncoder(encoders[0])
+        modules[contract.FLUX_T5_ENCODER.name] = T5Encoder(encoders[1])
+        modules[contract.FLUX_TRANSFORMER.name] = FluxTransformer(components.transformer, metadata.denoiser)
+        return modules
+    if components.family == "sd3":
+        modules[contract.SD3_TEXT_ENCODER.name] = SdxlTextEncoder(encoders[0], pooled=True)
+        modules[contract.SD3_TEXT_ENCODER_2.name] = SdxlTextEncoder(encoders[1], pooled=True)
+        if len(encoders) == 3:
+            modules[contract.SD3_T5_ENCODER.name] = T5Encoder(encoders[2])
+        modules[contract.SD3_TRANSFORMER.name] = SD3Transformer(components.transformer)
+        return modules
+    modules[contract.UNET.name] = UNet(components.unet, metadata.network(contract.UNET.name))
     if components.family == "sdxl":
-        first, second = components.text_encoders
+        first, second = encoders
         modules[contract.SDXL_TEXT_ENCODER.name] = SdxlTextEncoder(first, pooled=False)
         modules[contract.SDXL_TEXT_ENCODER_2.name] = SdxlTextEncoder(second, pooled=True)
     else:

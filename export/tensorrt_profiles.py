@@ -68,6 +68,8 @@ def profile_shapes(spec: ModelSpec, metadata: ModelMetadata) -> dict[str, ShapeR
                 contract.WIDTH: width,
                 contract.LATENT_HEIGHT: height // factor,
                 contract.LATENT_WIDTH: width // factor,
+                # Flux: one token per 2x2 latent cell.
+                contract.IMAGE_TOKENS: (height // factor // 2) * (width // factor // 2),
             }
             shapes[bound] = tuple(
                 axes[d] if d in contract.DYNAMIC_AXES else contract.fixed_dim(metadata, d)

@@ -23,7 +23,9 @@ LATENT_HEIGHT = "latent_height"
 LATENT_WIDTH = "latent_width"
 HEIGHT = "height"
 WIDTH = "width"
-DYNAMIC_AXES = (BATCH, TOKENS, LATENT_HEIGHT, LATENT_WIDTH, HEIGHT, WIDTH)
+# A flow transformer on 2x2-packed latents (Flux) sees (latent_height / 2) x (latent_width / 2) tokens.
+IMAGE_TOKENS = "image_tokens"
+DYNAMIC_AXES = (BATCH, TOKENS, LATENT_HEIGHT, LATENT_WIDTH, HEIGHT, WIDTH, IMAGE_TOKENS)
 Dim = int | str
 
 
@@ -126,14 +128,86 @@ SDXL_UNET = ModelSpec(
     outputs=UNET.outputs,
 )
 
+# Flow-matching transformer families. The T5 encoder's sequence is fixed per model (its
+# max_sequence_length, prompts padded to it as diffusers does), so it is a metadata dim, not an axis.
+_T5_INPUT_IDS = TensorSpec("input_ids", "INT64", (BATCH, "t5_max_length"))
+_T5_HIDDEN_STATES = TensorSpec("hidden_states", "FP32", (BATCH, "t5_max_length", "t5_hidden_size"))
+_POOLED_PROJECTIONS = TensorSpec("pooled_projections", "FP32", (BATCH, "pooled_text_size"))
+# What a flow transformer predicts: the velocity from noise to image (epsilon for the loop's guidance
+# arithmetic alike; the scheduler knows it is a flow).
+_VELOCITY_PACKED = TensorSpec("velocity", "FP32", (BATCH, IMAGE_TOKENS, "packed_latent_channels"))
+
+# Flux.1: CLIP-L's pooled output and T5's sequence; the transformer sees 2x2-packed latents with their
+# positions (img_ids), one timestep in [0, 1] per row and, for guidance-distilled checkpoints (dev), the
+# guidance scale as an input instead of an unconditional half.
+FLUX_TEXT_ENCODER = ModelSpec(
+    name="text_encoder",
+    inputs=(_INPUT_IDS,),
+    outputs=(TensorSpec("text_embeds", "FP32", (BATCH, "pooled_text_size")),),
+)
+FLUX_T5_ENCODER = ModelSpec(name="text_encoder_2", inputs=(_T5_INPUT_IDS,), outputs=(_T5_HIDDEN_STATES,))
+FLUX_TRANSFORMER = ModelSpec(
+    name="transformer",
+    inputs=(
+        TensorSpec("hidden_states", "FP32", (BATCH, IMAGE_TOKENS, "packed_latent_channels")),
+        _TIMESTEP,
+        TensorSpec("encoder_hidden_states", "FP32", (BATCH, "t5_max_length", "text_hidden_size")),
+        _POOLED_PROJECTIONS,
+        TensorSpec("img_ids", "FP32", (IMAGE_TOKENS, 3)),
+    ),
+    outputs=(_VELOCITY_PACKED,),
+)
+FLUX_GUIDANCE = TensorSpec("guidance", "FP32", (BATCH,))
+
+# SD 3 / 3.5: two CLIPs (penultimate states, pooled projections) and T5; the transformer attends to the
+# CLIP states (zero-padded to T5's width) followed by T5's, with classifier-free guidance.
+SD3_TEXT_ENCODER = ModelSpec(
+    name="text_encoder",
+    inputs=(_INPUT_IDS,),
+    outputs=(
+        TensorSpec("hidden_states", "FP32", (BATCH, TOKENS, "text_encoder_hidden_size")),
+        TensorSpec("text_embeds", "FP32", (BATCH, "text_encoder_pooled_size")),
+    ),
+)
+SD3_TEXT_ENCODER_2 = ModelSpec(
+    name="text_encoder_2",
+    inputs=(_INPUT_IDS,),
+    outputs=(
+        TensorSpec("hidden_states", "FP32", (BATCH, TOKENS, "text_encoder_2_hidden_size")),
+        TensorSpec("text_embeds", "FP32", (BATCH, "text_encoder_2_pooled_size")),
+    ),
+)
+SD3_T5_ENCODER = ModelSpec(name="text_encoder_3", inputs=(_T5_INPUT_IDS,), outputs=(_T5_HIDDEN_STATES,))
+SD3_TRANSFORMER = ModelSpec(
+    name="transformer",
+    inputs=(
+        TensorSpec("hidden_states", "FP32", _LATENT),
+        _TIMESTEP,
+        TensorSpec("encoder_hidden_states", "FP32", (BATCH, "prompt_sequence_length", "text_hidden_size")),
+        _POOLED_PROJECTIONS,
+    ),
+    outputs=(TensorSpec("velocity", "FP32", _LATENT),),
+)
+
 # The model families and the networks each exports and serves. A family is read from the checkpoint's
 # model_index.json by export and recorded in the model metadata; everything downstream looks it up here.
 FAMILY_NETWORKS: dict[str, tuple[ModelSpec, ...]] = {
     "sd": (TEXT_ENCODER, UNET, VAE_DECODER, VAE_ENCODER),
     "sdxl": (SDXL_TEXT_ENCODER, SDXL_TEXT_ENCODER_2, SDXL_UNET, VAE_DECODER, VAE_ENCODER),
+    "flux": (FLUX_TEXT_ENCODER, FLUX_T5_ENCODER, FLUX_TRANSFORMER, VAE_DECODER, VAE_ENCODER),
+    "sd3": (SD3_TEXT_ENCODER, SD3_TEXT_ENCODER_2, SD3_T5_ENCODER, SD3_TRANSFORMER, VAE_DECODER, VAE_ENCODER),
 }
-FAMILY_DESCRIPTIONS = {"sd": "Stable Diffusion 1.x/2.x", "sdxl": "SDXL, SDXL-Turbo, LCM-SDXL"}
+FAMILY_DESCRIPTIONS = {
+    "sd": "Stable Diffusion 1.x/2.x",
+    "sdxl": "SDXL, SDXL-Turbo, LCM-SDXL",
+    "flux": "Flux.1 schnell and dev",
+    "sd3": "Stable Diffusion 3 and 3.5",
+}
 FAMILIES = tuple(FAMILY_NETWORKS)
+# Families whose denoiser is a flow-matching transformer (velocity prediction, sigmas from 1 to 0).
+FLOW_FAMILIES = ("flux", "sd3")
+# The network that denoises, by family kind: every loop step calls it.
+DENOISER_NAMES = (UNET.name, FLUX_TRANSFORMER.name)
 
 
 # LCM-distilled UNets take the guidance scale as an embedding added to the timestep's (diffusers'
@@ -191,7 +265,7 @@ FINAL_RESPONSE = -1
 METADATA_PARAMETER = "model_metadata"
 METADATA_FILENAME = "model_metadata.json"
 # One tokenizer folder per text encoder, in the order of the family's text encoders.
-TOKENIZER_DIRNAMES = ("tokenizer", "tokenizer_2")
+TOKENIZER_DIRNAMES = ("tokenizer", "tokenizer_2", "tokenizer_3")
 SCHEDULER_DIRNAME = "scheduler"
 ONNX_FILENAME = "model.onnx"
 ENGINE_FILENAME = "model.plan"  # a TensorRT engine, beside the ONNX file it was built from
@@ -262,7 +336,11 @@ PRE_CATALOGUE_MESSAGE = (
 )
 
 
-SCHEDULERS = ("euler", "euler_a", "ddim", "dpmpp_2m", "lcm", "pndm", "heun")
+# Schedulers of noise-prediction (epsilon / v) UNets, and of flow-matching transformers; a model accepts
+# the ones of its kind (ModelMetadata.schedulers), published in its metadata.
+DIFFUSION_SCHEDULERS = ("euler", "euler_a", "ddim", "dpmpp_2m", "lcm", "pndm", "heun")
+FLOW_SCHEDULERS = ("flow_euler",)
+SCHEDULERS = DIFFUSION_SCHEDULERS + FLOW_SCHEDULERS
 
 # Request limits, checked by the frontend and again by the pipeline (Triton can be called directly).
 MAX_STEPS = 150
@@ -312,15 +390,60 @@ class ModelMetadata:
     time_cond_proj_dim: int = 0  # > 0: the UNet takes `timestep_cond` (LCM-distilled)
     # > latent_channels: an inpainting UNet (9 channels for SD: latents, mask, masked image latents).
     unet_in_channels: int = 0
+    # Flow families: latents are (latents / scaling) + shift before the VAE decodes them.
+    vae_shift_factor: float = 0.0
+    # T5 (Flux, SD3): its width and the fixed sequence prompts are padded to; 0: no T5 (an SD3 folder
+    # without text_encoder_3 gets zeros there, as diffusers does).
+    t5_hidden_size: int = 0
+    t5_max_length: int = 0
+    # SD3: the first CLIP's pooled width (the second's is the rest of pooled_text_size).
+    text_encoder_pooled_size: int = 0
+    # Flux dev: the transformer embeds the guidance scale (no unconditional half).
+    guidance_embeds: bool = False
 
     @property
     def smallest_side(self) -> int:
         return self.min_side or self.size_multiple
 
     @property
+    def flow_matching(self) -> bool:
+        return self.family in FLOW_FAMILIES
+
+    @property
+    def schedulers(self) -> tuple[str, ...]:
+        """The scheduler names a request may ask of this model."""
+        return FLOW_SCHEDULERS if self.flow_matching else DIFFUSION_SCHEDULERS
+
+    @property
+    def classifier_free_guidance(self) -> bool:
+        """Whether guidance runs an unconditional half: not for Flux (dev embeds the scale, schnell takes
+        none) nor for LCM-distilled UNets (time_cond_proj_dim)."""
+        return self.family != "flux" and not self.time_cond_proj_dim
+
+    @property
+    def packed_latent_channels(self) -> int:
+        return self.latent_channels * 4
+
+    @property
+    def text_encoder_2_pooled_size(self) -> int:
+        return self.pooled_text_size - self.text_encoder_pooled_size
+
+    @property
+    def prompt_sequence_length(self) -> int:
+        """SD3's transformer attends to the CLIP tokens followed by T5's."""
+        return self.tokenizer_max_length + self.t5_max_length
+
+    @property
     def networks(self) -> tuple[ModelSpec, ...]:
         """The family's networks as this model exports them."""
         specs = FAMILY_NETWORKS[self.family]
+        if self.family == "sd3" and not self.t5_hidden_size:
+            specs = tuple(s for s in specs if s is not SD3_T5_ENCODER)
+        if self.guidance_embeds:
+            specs = tuple(
+                dataclasses.replace(s, inputs=(*s.inputs, FLUX_GUIDANCE)) if s is FLUX_TRANSFORMER else s
+                for s in specs
+            )
         if self.time_cond_proj_dim:
             specs = tuple(with_guidance_embedding(s) if s.name == UNET.name else s for s in specs)
         if self.inpainting_unet:
@@ -333,6 +456,11 @@ class ModelMetadata:
 
     def network(self, name: str) -> ModelSpec:
         return next(spec for spec in self.networks if spec.name == name)
+
+    @property
+    def denoiser(self) -> ModelSpec:
+        """The network every step calls: the UNet, or the flow transformer."""
+        return next(spec for spec in self.networks if spec.name in DENOISER_NAMES)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

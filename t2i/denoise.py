@@ -3,9 +3,10 @@
 The Triton pipeline model runs it with networks called over BLS; benchmarks and tests run it with plain
 onnxruntime sessions; a GPU backend with TensorRT engines. Networks take and return torch tensors on their
 own device, by name, so latents stay where the networks are; numpy appears only at the edges (the
-request's init image in, uint8 images out). The structure follows diffusers' `StableDiffusionPipeline` and
-`StableDiffusionXLPipeline.__call__`; what differs per family (prompt encoding, the UNet's extra inputs)
-is in `t2i.families`.
+request's init image in, uint8 images out). The structure follows diffusers' `StableDiffusionPipeline`,
+`StableDiffusionXLPipeline`, `FluxPipeline` and `StableDiffusion3Pipeline.__call__`; what differs per
+family (prompt encoding, the schedule, the denoiser's inputs: a UNet's, or a flow transformer's) is in
+`t2i.families`. The denoiser is whichever network the family's steps call.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from PIL import Image
 
 from t2i import contract
 from t2i.contract import ModelMetadata, ModelSpec
-from t2i.families import Conditioning, Tokenizer, load_tokenizers, prompt_encoder, uses_guidance
+from t2i.families import Conditioning, Tokenizer, family_of, load_tokenizers, uses_guidance
 from t2i.request import GenerationRequest, check_request
 from t2i.schedulers import accepts_generator, make_scheduler
 
@@ -59,7 +60,7 @@ StepHook = Callable[[StepEvent], None]
 
 
 def batch_key(request: GenerationRequest) -> tuple[int, int, int, str] | None:
-    """Requests with the same key share every UNet call of their loop; None: the request runs alone
+    """Requests with the same key share every denoiser call of their loop; None: the request runs alone
     (image-to-image starts at a timestep that depends on its own strength)."""
     if request.init_image is not None:
         return None
@@ -102,10 +103,10 @@ class DenoisingPipeline:
     ):
         self.networks = networks
         self.device = torch.device(networks.device)
-        self.prompts = prompt_encoder(metadata, tokenizers)
+        self.family = family_of(metadata, tokenizers)
         self.scheduler_config = scheduler_config
         self.metadata = metadata
-        self.unet = metadata.network(contract.UNET.name)
+        self.denoiser = metadata.denoiser
 
     @classmethod
     def from_assets_dir(cls, assets_dir: Path, networks: Networks) -> DenoisingPipeline:
@@ -147,7 +148,7 @@ class DenoisingPipeline:
     def generate_batch(
         self, requests: list[GenerationRequest], on_step: StepHook | None = None
     ) -> list[np.ndarray]:
-        """Several requests with one `batch_key` as one UNet batch per step; images per request.
+        """Several requests with one `batch_key` as one denoiser batch per step; images per request.
         `on_step` is called after every step (cancellation, previews, inpainting)."""
         # 1. Check inputs, with unset fields taken from the model's metadata.
         requests = [self.prepare(r) for r in requests]
@@ -156,7 +157,7 @@ class DenoisingPipeline:
             raise ValueError("requests of one batch must share size, steps and scheduler, without init image")
 
         # 2. Encode every prompt and negative prompt: the family's text encoders, one call each.
-        conditionings = self.prompts.encode(self.run_network, requests, self.device)
+        conditionings = self.family.encode(self.run_network, requests, self.device)
         if self.metadata.time_cond_proj_dim:
             for request, conditioning in zip(requests, conditionings, strict=True):
                 conditioning["timestep_cond"] = self.guidance_embedding(request)
@@ -167,7 +168,7 @@ class DenoisingPipeline:
             name: torch.cat([s.conditioning[name] for s in states]) for name in states[0].conditioning
         }
 
-        # 5. Denoising loop: one UNet call per step for the whole batch (per model evaluation for
+        # 5. Denoising loop: one denoiser call per step for the whole batch (per model evaluation for
         #    2nd-order schedulers); guidance and the scheduler step stay per request. Inpainting is a step
         #    hook too, run before the caller's.
         hooks = [h for h in (self.inpainting_hook(states), on_step) if h is not None]
@@ -176,7 +177,8 @@ class DenoisingPipeline:
             model_inputs = []
             for state in states:
                 model_input = torch.cat([state.latents] * 2) if state.do_cfg else state.latents
-                model_input = state.scheduler.scale_model_input(model_input, state.timesteps[i])
+                if hasattr(state.scheduler, "scale_model_input"):  # flow schedulers do not scale
+                    model_input = state.scheduler.scale_model_input(model_input, state.timesteps[i])
                 if state.unet_extra is not None:
                     extra = torch.cat([state.unet_extra] * 2) if state.do_cfg else state.unet_extra
                     model_input = torch.cat([model_input, extra], dim=1)
@@ -187,17 +189,24 @@ class DenoisingPipeline:
                     for s, x in zip(states, model_inputs, strict=True)
                 ]
             )
-            noise_pred = self.run_network(
-                self.unet, {"sample": torch.cat(model_inputs), "timestep": timestep, **conditioning}
-            )["noise_pred"]
+            sample = torch.cat(model_inputs)
+            outputs = self.run_network(
+                self.denoiser, self.family.denoiser_inputs(sample, timestep, conditioning)
+            )
+            noise_pred = self.family.prediction(outputs, sample)
             for state, part in zip(states, noise_pred.split([len(x) for x in model_inputs]), strict=True):
                 if state.do_cfg:
                     noise_uncond, noise_text = part.chunk(2)
                     part = noise_uncond + state.request.guidance_scale * (noise_text - noise_uncond)
                 step_kwargs = {"generator": state.generators} if accepts_generator(state.scheduler) else {}
                 output = state.scheduler.step(part, state.timesteps[i], state.latents, **step_kwargs)
+                if self.metadata.flow_matching:
+                    # The flow's clean estimate: x_t - sigma_t * velocity (its schedulers give none).
+                    sigma = float(state.timesteps[i]) / state.scheduler.config.num_train_timesteps
+                    state.denoised = state.latents - sigma * part
+                else:
+                    state.denoised = getattr(output, "pred_original_sample", None)
                 state.latents = output.prev_sample
-                state.denoised = getattr(output, "pred_original_sample", None)
             if hooks:
                 current = [s.latents for s in states]
                 denoised = [s.latents if s.denoised is None else s.denoised for s in states]
@@ -219,7 +228,7 @@ class DenoisingPipeline:
             mean, std = stats
             latents = latents * std / self.metadata.vae_scaling_factor + mean
         else:
-            latents = latents / self.metadata.vae_scaling_factor
+            latents = latents / self.metadata.vae_scaling_factor + self.metadata.vae_shift_factor
         decoded = self.run_network(contract.VAE_DECODER, {"latent": latents.float()})["image"]
         images = (decoded / 2 + 0.5).clamp(0.0, 1.0).permute(0, 2, 3, 1)
         return (images * 255).round().to(torch.uint8).cpu().numpy()
@@ -252,19 +261,20 @@ class DenoisingPipeline:
     def prepare_state(self, request: GenerationRequest, conditioning: Conditioning) -> _RequestState:
         generators = [torch.Generator("cpu").manual_seed(request.seed + i) for i in range(request.num_images)]
         scheduler = make_scheduler(request.scheduler, self.scheduler_config)
-        scheduler.set_timesteps(request.steps, device=self.device)
         latent_shape = (
             1,
             self.metadata.latent_channels,
             request.height // self.metadata.vae_scale_factor,
             request.width // self.metadata.vae_scale_factor,
         )
+        self.family.set_timesteps(scheduler, request.steps, latent_shape, self.device)
         # Drawn on the CPU from each image's own generator (the seed convention), then moved.
         noise = torch.cat([torch.randn(latent_shape, generator=g) for g in generators]).to(self.device)
         # An inpainting UNet repaints from pure noise at full strength, as diffusers' inpainting does.
         from_noise = request.init_image is None or (self.metadata.inpainting_unet and request.strength >= 1.0)
         if from_noise:
-            timesteps, latents = scheduler.timesteps, noise * scheduler.init_noise_sigma
+            # Flow schedulers start from the noise itself (sigma 1) and have no init_noise_sigma.
+            timesteps, latents = scheduler.timesteps, noise * getattr(scheduler, "init_noise_sigma", 1.0)
         else:
             timesteps, latents, image_latents = self.prepare_init_latents(
                 request, scheduler, noise, generators
@@ -325,7 +335,7 @@ class DenoisingPipeline:
         if stats is not None:
             mean, std = stats
             return (samples - mean) * self.metadata.vae_scaling_factor / std
-        return samples * self.metadata.vae_scaling_factor
+        return (samples - self.metadata.vae_shift_factor) * self.metadata.vae_scaling_factor
 
     def pixel_mask(self, request: GenerationRequest) -> torch.Tensor:
         """The mask at the generated size, binarised: [1, 1, H, W], 1 where to repaint."""
@@ -355,7 +365,7 @@ class DenoisingPipeline:
                 kept = state.inpainting.image_latents
                 if event.index < len(state.timesteps) - 1:
                     next_timestep = state.timesteps[event.index + 1 : event.index + 2]
-                    kept = state.scheduler.add_noise(kept, state.inpainting.noise, next_timestep)
+                    kept = noised(state.scheduler, kept, state.inpainting.noise, next_timestep)
                 mask = state.inpainting.mask
                 event.latents[k] = (1 - mask) * kept + mask * event.latents[k]
 
@@ -379,5 +389,15 @@ class DenoisingPipeline:
             scheduler.set_begin_index(t_start)
 
         init_latents = self.sample_latents(self.image_pixels(request).to(self.device), generators)
-        latents = scheduler.add_noise(init_latents, noise, timesteps[:1].repeat(len(generators)))
+        latents = noised(scheduler, init_latents, noise, timesteps[:1].repeat(len(generators)))
         return timesteps, latents, init_latents
+
+
+def noised(
+    scheduler: Any, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor
+) -> torch.Tensor:
+    """`latents` noised to `timesteps`: a flow scheduler's interpolation toward the noise (scale_noise),
+    or a diffusion scheduler's add_noise."""
+    if hasattr(scheduler, "scale_noise"):
+        return scheduler.scale_noise(latents, timesteps, noise)
+    return scheduler.add_noise(latents, noise, timesteps)

@@ -96,10 +96,12 @@ def check_request(request: GenerationRequest, metadata: ModelMetadata) -> None:
             f"partial_images must be between 0 and {contract.MAX_PARTIAL_IMAGES}, "
             f"got {request.partial_images}",
         )
-    if request.scheduler not in contract.SCHEDULERS:
+    if request.scheduler not in metadata.schedulers:
+        # A flow-matching model cannot run an epsilon scheduler, nor a UNet a flow one.
         raise InvalidRequest(
             "scheduler",
-            f"scheduler must be one of {', '.join(contract.SCHEDULERS)}, got {request.scheduler!r}",
+            f"scheduler must be one of {', '.join(metadata.schedulers)} for this model, "
+            f"got {request.scheduler!r}",
         )
     if request.init_image is not None:
         image = request.init_image

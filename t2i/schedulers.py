@@ -11,6 +11,7 @@ from diffusers import (
     DPMSolverMultistepScheduler,
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
+    FlowMatchEulerDiscreteScheduler,
     HeunDiscreteScheduler,
     LCMScheduler,
     PNDMScheduler,
@@ -27,6 +28,8 @@ SCHEDULER_CLASSES: dict[str, tuple[type[SchedulerMixin], dict[str, Any]]] = {
     "lcm": (LCMScheduler, {}),
     "pndm": (PNDMScheduler, {"skip_prk_steps": True}),
     "heun": (HeunDiscreteScheduler, {}),
+    # Flux and SD3: Euler on the flow from noise (sigma 1) to image (sigma 0), with the checkpoint's shift.
+    "flow_euler": (FlowMatchEulerDiscreteScheduler, {}),
 }
 assert set(SCHEDULER_CLASSES) == set(contract.SCHEDULERS), "contract.SCHEDULERS and this table disagree"
 

@@ -8,7 +8,7 @@ import torch
 from t2i import contract
 from t2i.families.base import (
     Conditioning,
-    PromptEncoder,
+    Family,
     RunNetwork,
     prompt_texts,
     split_per_request,
@@ -17,7 +17,7 @@ from t2i.families.base import (
 from t2i.request import GenerationRequest
 
 
-class SDPromptEncoder(PromptEncoder):
+class SDFamily(Family):
     def encode(
         self, run: RunNetwork, requests: list[GenerationRequest], device: torch.device
     ) -> list[Conditioning]:

@@ -9,7 +9,7 @@ import torch
 from t2i import contract
 from t2i.families.base import (
     Conditioning,
-    PromptEncoder,
+    Family,
     RunNetwork,
     prompt_texts,
     split_per_request,
@@ -19,7 +19,7 @@ from t2i.families.base import (
 from t2i.request import GenerationRequest
 
 
-class SDXLPromptEncoder(PromptEncoder):
+class SDXLFamily(Family):
     text_encoders = 2
 
     def encode(

@@ -68,11 +68,20 @@ def test_guidance_and_negative_prompt_change_the_image(pipeline: DenoisingPipeli
     assert not np.array_equal(base, generate(pipeline, seed=3, guidance_scale=7.5, negative_prompt="green"))
 
 
-@pytest.mark.parametrize("scheduler", contract.SCHEDULERS)
+@pytest.mark.parametrize("scheduler", contract.DIFFUSION_SCHEDULERS)
 def test_every_scheduler_runs(pipeline: DenoisingPipeline, scheduler: str) -> None:
     images = generate(pipeline, scheduler=scheduler, steps=3, seed=5)
     assert images.shape == (1, 64, 64, 3)
     assert images.std() > 0
+
+
+def test_a_flow_scheduler_on_a_unet_names_the_accepted_ones(pipeline: DenoisingPipeline) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        generate(pipeline, scheduler="flow_euler", steps=3)
+    assert raised.value.param == "scheduler"
+    assert raised.value.message.startswith(
+        f"scheduler must be one of {', '.join(contract.DIFFUSION_SCHEDULERS)}"
+    )
 
 
 def test_image_to_image_follows_strength(pipeline: DenoisingPipeline) -> None:
@@ -178,7 +187,7 @@ def test_network_calls_are_split_at_the_published_batch_limit(tiny_repository: P
     unlimited = local_pipeline(tiny_repository, networks=networks)
     limited = DenoisingPipeline(
         networks,
-        unlimited.prompts.tokenizers,
+        unlimited.family.tokenizers,
         unlimited.scheduler_config,
         dataclasses.replace(unlimited.metadata, network_max_batch={"unet": 2, "vae_decoder": 1}),
     )

@@ -60,7 +60,9 @@ def test_not_a_checkpoint_folder(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "no model_index.json" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("pipeline_class", ["FluxPipeline", "StableDiffusion3Pipeline", "KandinskyPipeline"])
+@pytest.mark.parametrize(
+    "pipeline_class", ["KandinskyPipeline", "PixArtAlphaPipeline", "FluxKontextPipeline"]
+)
 def test_unsupported_family_is_refused_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], pipeline_class: str
 ) -> None:
@@ -72,7 +74,24 @@ def test_unsupported_family_is_refused_in_one_line(
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in captured.err
     assert pipeline_class in lines[0] and "sd (" in lines[0] and "sdxl (" in lines[0]
+    assert "flux (" in lines[0] and "sd3 (" in lines[0]
     assert not (tmp_path / "repo").exists()
+
+
+@pytest.mark.parametrize(
+    ("pipeline_class", "family"), [("FluxPipeline", "flux"), ("StableDiffusion3Pipeline", "sd3")]
+)
+def test_an_incomplete_flow_folder_names_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pipeline_class: str, family: str
+) -> None:
+    folder = tmp_path / "half-model"
+    folder.mkdir()
+    (folder / "model_index.json").write_text(json.dumps({"_class_name": pipeline_class}))
+    (folder / "vae").mkdir()
+    assert main(["--model", str(folder), "--output", str(tmp_path / "repo")]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"is not a complete {family} folder: missing text_encoder, text_encoder_2," in line
+    assert "transformer" in line and "vae," not in line
 
 
 def test_sdxl_folder_without_its_first_text_encoder_is_refused(

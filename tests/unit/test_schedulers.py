@@ -11,7 +11,7 @@ from t2i import contract
 from t2i.schedulers import make_scheduler
 
 
-@pytest.mark.parametrize("name", contract.SCHEDULERS)
+@pytest.mark.parametrize("name", contract.DIFFUSION_SCHEDULERS)
 def test_zero_terminal_snr_checkpoints_get_their_schedule_on_every_scheduler(name: str) -> None:
     euler = make_scheduler("euler", SD_ZERO_SNR_SCHEDULER_CONFIG).alphas_cumprod
     scheduler = make_scheduler(name, SD_ZERO_SNR_SCHEDULER_CONFIG)
@@ -20,7 +20,7 @@ def test_zero_terminal_snr_checkpoints_get_their_schedule_on_every_scheduler(nam
     assert torch.allclose(scheduler.alphas_cumprod, euler, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", contract.SCHEDULERS)
+@pytest.mark.parametrize("name", contract.DIFFUSION_SCHEDULERS)
 def test_other_checkpoints_keep_their_schedule(name: str) -> None:
     scheduler = make_scheduler(name, SD_SCHEDULER_CONFIG)
     assert scheduler.config.trained_betas is None

@@ -97,7 +97,7 @@ def test_an_empty_negative_prompt_follows_the_checkpoints_force_zeros(
     settings |= {"seed": 3, "num_images": 1}
     encoded_empty = DenoisingPipeline(
         pipeline.networks,
-        pipeline.prompts.tokenizers,
+        pipeline.family.tokenizers,
         pipeline.scheduler_config,
         dataclasses.replace(pipeline.metadata, zero_empty_negative_prompt=False),
     )
@@ -114,7 +114,7 @@ def test_an_empty_negative_prompt_follows_the_checkpoints_force_zeros(
 def test_turbo_scheduler_one_step_without_guidance(pipeline: DenoisingPipeline, reference: Any) -> None:
     """SDXL-Turbo is this family with Euler ancestral over trailing timesteps, one step, guidance 0."""
     turbo_config = {**pipeline.scheduler_config, **TURBO_SCHEDULER}
-    turbo = DenoisingPipeline(pipeline.networks, pipeline.prompts.tokenizers, turbo_config, pipeline.metadata)
+    turbo = DenoisingPipeline(pipeline.networks, pipeline.family.tokenizers, turbo_config, pipeline.metadata)
     reference_scheduler = reference.scheduler
     reference.scheduler = EulerAncestralDiscreteScheduler.from_config(turbo_config)
     try:

@@ -198,7 +198,10 @@ class ModelCard(BaseModel):
     created: int
     owned_by: str = "t2i-triton"
     root: str = Field(description="The served model this name runs: itself, or the model an alias names.")
-    family: str | None = Field(default=None, description="`sd` (SD 1.x/2.x) or `sdxl`; served models only.")
+    family: str | None = Field(
+        default=None,
+        description="`sd` (SD 1.x/2.x), `sdxl`, `flux` (Flux.1) or `sd3` (SD 3/3.5); served models only.",
+    )
     description: str | None = None
     size: SizeRange | None = None
     default_steps: int | None = Field(default=None, description="Steps of `quality` auto/medium/standard.")

@@ -83,7 +83,7 @@ def model_card(name: str, root: str, catalogue: Catalogue) -> ModelCard:
         hd_steps=metadata.hd_steps,
         default_guidance_scale=metadata.default_guidance_scale,
         default_scheduler=metadata.default_scheduler,
-        schedulers=list(contract.SCHEDULERS),
+        schedulers=list(metadata.schedulers),
         capabilities=ModelCapabilities(
             inpainting="inpainting-unet" if metadata.inpainting_unet else "latent-blending"
         ),
