@@ -15,6 +15,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProject
 
 from export.clip_vocab import VOCAB_SIZE, build_clip_tokenizer
 from export.components import Components, family_defaults
+from export.flow_presets import tiny_flux_pipeline, tiny_sd3_pipeline
 
 # The scheduler config of the SD 1.x / 2.x releases; the pipeline swaps the class, keeping the betas.
 SD_SCHEDULER_CONFIG: dict[str, Any] = {
@@ -179,7 +180,15 @@ PRESET_BUILDERS: dict[
     "tiny-sdxl": ("sdxl", _tiny_sdxl),
     "sdxl": ("sdxl", _sdxl),
 }
-PRESETS = tuple(PRESET_BUILDERS)
+# Flow-matching presets: diffusers' own pipelines on tiny random weights (export.flow_presets), served
+# at 256 x 256 (the releases' 1024 would only slow the tests).
+FLOW_PRESETS: dict[str, tuple[str, Callable[[int], Any]]] = {
+    "tiny-flux": ("flux", lambda seed: tiny_flux_pipeline(guidance_embeds=False, seed=seed)),
+    "tiny-flux-dev": ("flux", lambda seed: tiny_flux_pipeline(guidance_embeds=True, seed=seed)),
+    "tiny-sd3": ("sd3", lambda seed: tiny_sd3_pipeline(with_t5=True, seed=seed)),
+}
+FLOW_PRESET_NATIVE_SIZE = 256
+PRESETS = (*PRESET_BUILDERS, *FLOW_PRESETS)
 
 
 def _tokenizers(count: int) -> list[CLIPTokenizer]:
@@ -194,6 +203,8 @@ def _tokenizers(count: int) -> list[CLIPTokenizer]:
 
 def build_preset(name: str, seed: int = 0) -> Components:
     """A family's architecture with seeded random weights, plus the real CLIP tokenizer(s)."""
+    if name in FLOW_PRESETS:
+        return _flow_preset(name, seed)
     if name not in PRESET_BUILDERS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     family, build = PRESET_BUILDERS[name]
@@ -214,4 +225,29 @@ def build_preset(name: str, seed: int = 0) -> Components:
         random_weights=True,
         pipeline_config={"force_zeros_for_empty_prompt": True} if family == "sdxl" else {},
         **(family_defaults(family, scheduler_config) | steps),
+    )
+
+
+def _flow_preset(name: str, seed: int) -> Components:
+    family, build = FLOW_PRESETS[name]
+    pipeline = build(seed)
+    parts = pipeline.components
+    encoders = [
+        parts[k] for k in ("text_encoder", "text_encoder_2", "text_encoder_3") if parts.get(k) is not None
+    ]
+    tokenizers = [parts[k] for k in ("tokenizer", "tokenizer_2", "tokenizer_3") if parts.get(k) is not None]
+    transformer = parts["transformer"]
+    guidance_embedded = bool(getattr(transformer.config, "guidance_embeds", False))
+    return Components(
+        name=name,
+        family=family,
+        text_encoders=encoders,
+        tokenizers=tokenizers,
+        unet=None,
+        transformer=transformer,
+        vae=parts["vae"],
+        scheduler_config=dict(pipeline.scheduler.config),
+        random_weights=True,
+        native_size=FLOW_PRESET_NATIVE_SIZE,
+        **family_defaults(family, dict(pipeline.scheduler.config), guidance_embedded),
     )

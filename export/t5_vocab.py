@@ -8,6 +8,7 @@ loads it: diffusers' FluxPipeline and StableDiffusion3Pipeline call it exactly a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -43,6 +44,17 @@ def build_t5_tokenizer(folder: Path, model_max_length: int = 512) -> T5Tokenizer
         vocab_size=TRAINED_VOCAB_SIZE, special_tokens=SPECIAL_TOKENS, unk_token="<unk>", show_progress=False
     )
     tokenizer.train_from_iterator(_CORPUS, trainer=trainer)
+    # Training is not bit-reproducible: the trainer adds single characters in a hash set's order, with
+    # scores that follow it, and its sums differ in the last bits between runs. One score for the
+    # characters, scores rounded to 6 places, sorted: every build gives each piece the same id and score.
+    trained = json.loads(tokenizer.to_str())["model"]["vocab"]
+    specials = [(piece, score) for piece, score in trained if piece in SPECIAL_TOKENS]
+    others = [(piece, round(score, 6)) for piece, score in trained if piece not in SPECIAL_TOKENS]
+    char_score = min(score for piece, score in others if len(piece) == 1)
+    pieces = sorted(((p, char_score if len(p) == 1 else s) for p, s in others), key=lambda e: (-e[1], e[0]))
+    tokenizer.model = models.Unigram(
+        [tuple(e) for e in specials + pieces], unk_id=SPECIAL_TOKENS.index("<unk>")
+    )
     # T5 ends every sequence with </s>.
     tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
     folder.mkdir(parents=True, exist_ok=True)
