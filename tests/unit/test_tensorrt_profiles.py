@@ -78,3 +78,22 @@ def test_only_the_models_networks_have_profiles() -> None:
         profile_shapes(contract.SDXL_TEXT_ENCODER_2, SD15)
     with pytest.raises(ValueError, match="no batch limit"):
         profile_shapes(contract.UNET, dataclasses.replace(SD15, network_max_batch={}))
+
+
+@pytest.mark.parametrize("preset", ["tiny-flux-dev", "tiny-sd3"])
+def test_flow_transformer_profiles_follow_the_published_limits(preset: str) -> None:
+    """Image tokens (Flux: one per 2x2 latent cell) and the fixed T5 sequence come from the metadata."""
+    from export.presets import build_preset
+
+    meta = tensorrt_metadata(build_preset(preset).metadata())
+    ranges = profile_shapes(meta.denoiser, meta)
+    largest_latent = TENSORRT_MAX_SIDE // meta.vae_scale_factor
+    if meta.family == "flux":
+        tokens = (largest_latent // 2) ** 2
+        assert ranges["hidden_states"].max == (meta.network_max_batch["transformer"], tokens, 16)
+        assert ranges["img_ids"].max == (tokens, 3)
+        assert ranges["encoder_hidden_states"].min[1] == ranges["encoder_hidden_states"].max[1] == 512
+        assert ranges["guidance"].max == (meta.network_max_batch["transformer"],)
+    else:
+        assert ranges["hidden_states"].max[2:] == (largest_latent, largest_latent)
+        assert ranges["encoder_hidden_states"].max[1] == 77 + meta.t5_max_length
