@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 # Scale-out on one machine: PostgreSQL, Redis, SeaweedFS, two Tritons, two frontend replicas (8000, 8001).
-.PHONY: install system-packages model serve scale-out test test-unit test-e2e lint format train eval export-sd15 export-sdxl bench bench-quick perf-analyzer load clean
+.PHONY: install system-packages model serve scale-out test test-unit test-e2e lint format train eval export-sd15 export-sdxl export-flux-schnell export-sd35-medium bench bench-quick perf-analyzer load clean
 
 install: $(STAMP)
 
@@ -88,6 +88,17 @@ export-sd15: install
 export-sdxl: install
 	$(PY) -m export --preset sdxl --output var/sdxl_repository
 	$(PY) -m benchmarks.unet_step --model-repository var/sdxl_repository --size 512
+
+# Full-size FLUX.1 [schnell] and SD 3.5 medium architectures (random weights), traced in bf16 as released, for
+# a GPU: onnxruntime-cuda configs (GPU_BACKEND=tensorrt builds engines on the GPU box). Not part of CI and not
+# run on this project's 24 GB machines: flux-schnell needs about 90 GB of memory at its peak, sd35-medium
+# about 40 GB (README, "Precision and memory").
+GPU_BACKEND ?= onnxruntime-cuda
+export-flux-schnell: install
+	$(PY) -m export --preset flux-schnell --backend $(GPU_BACKEND) --precision bf16 --output var/flux_schnell_repository
+
+export-sd35-medium: install
+	$(PY) -m export --preset sd35-medium --backend $(GPU_BACKEND) --precision bf16 --output var/sd35_medium_repository
 
 # Benchmarks: tiny and sd15 (exports sd15 at 256x256 into var/bench, ~4 GB; about 15 minutes on 2 cores).
 bench: install perf-analyzer

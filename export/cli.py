@@ -8,8 +8,9 @@ import logging
 import sys
 from pathlib import Path
 
-from export.components import UnsupportedModel, load_checkpoint, supported_families
-from export.presets import PRESETS, build_preset
+from export.components import UnsupportedModel, checkpoint_precision, load_checkpoint, supported_families
+from export.precision import PRECISIONS, PrecisionError, resolve_precision
+from export.presets import PRESETS, build_preset, preset_precision
 from export.repository import (
     ExportOptions,
     VerificationFailed,
@@ -41,8 +42,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="python-onnxruntime: CPU, the Triton of the nvidia-pytriton wheel; onnxruntime: native backend "
         "of the official container; onnxruntime-cuda: same, on the GPU; tensorrt: engines (needs a GPU)",
     )
-    parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp16: TensorRT only")
-    parser.add_argument("--fp16-vae", action="store_true", help="build the VAE in FP16 too (may give NaNs)")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="dtype the networks are loaded, traced and served in; auto: the checkpoint's own on a GPU "
+        "backend (tensorrt, onnxruntime-cuda), fp32 on the CPU backends",
+    )
+    parser.add_argument(
+        "--half-vae",
+        "--fp16-vae",
+        action="store_true",
+        help="the VAE in --precision's half type too (the SD 1.x/2.x VAE overflows in fp16: NaN images)",
+    )
     parser.add_argument("--timing-cache", default="var/tensorrt_timing.cache", help="TensorRT timing cache")
     parser.add_argument(
         "--name", help="served model name (default: the preset or folder name); an existing one is replaced"
@@ -78,20 +90,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.opset < 17:
         print("error: --opset must be 17 or newer", file=sys.stderr)
         return 2
-    if args.precision == "fp16" and args.backend != "tensorrt":
-        print("error: --precision fp16 needs --backend tensorrt", file=sys.stderr)
+    if args.remove:
+        return remove(args.output, args.remove)
+    try:
+        stored = preset_precision(args.preset) if args.preset else checkpoint_precision(args.model)
+        precision = resolve_precision(args.precision, args.backend, stored)
+    except PrecisionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
+    except UnsupportedModel as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     options = ExportOptions(
         backend=args.backend,
         opset=args.opset,
         atol=args.atol,
         rtol=args.rtol,
-        precision=args.precision,
-        fp16_vae=args.fp16_vae,
+        precision=precision,
+        half_vae=args.half_vae,
         timing_cache=args.timing_cache,
     )
-    if args.remove:
-        return remove(args.output, args.remove)
     served = args.name or (args.preset if args.preset else args.model.resolve().name)
     try:
         contract.check_served_name(served)
@@ -104,9 +122,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.output}: {served!r} is up to date for this input; nothing to do (--force: export again)"
         )
         return 0
-    print(f"building components from {'preset ' + args.preset if args.preset else args.model} ...")
+    source = f"preset {args.preset}" if args.preset else str(args.model)
+    print(f"building components from {source} in {precision} (stored in {stored}) ...")
     try:
-        components = build_preset(args.preset, args.seed) if args.preset else load_checkpoint(args.model)
+        if args.preset:
+            components = build_preset(args.preset, args.seed, options.dtype, options.vae_dtype)
+        else:
+            components = load_checkpoint(args.model, dtype=options.dtype, vae_dtype=options.vae_dtype)
     except UnsupportedModel as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -130,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     others = [name for name in contract.served_models(args.output) if name != meta.name]
     print(
         f"wrote {args.output}: model {meta.name!r}, native {meta.native_width}x{meta.native_height}, "
-        f"backend {args.backend}"
+        f"backend {args.backend}, {precision}"
         + (" (random weights)" if meta.random_weights else "")
         + (f"; also served: {', '.join(others)}" if others else "")
     )

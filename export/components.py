@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from diffusers import (
     AutoencoderKL,
     FluxTransformer2DModel,
@@ -22,6 +23,7 @@ from transformers import (
     T5TokenizerFast,
 )
 
+from export.precision import stored_precision
 from t2i import contract
 from t2i.contract import ModelMetadata
 from t2i.schedulers import scheduler_name
@@ -349,9 +351,21 @@ def read_family(folder: Path) -> tuple[str, dict[str, Any]]:
     return family, index
 
 
-def load_checkpoint(folder: Path, name: str | None = None) -> Components:
-    """A local diffusers-format folder of a supported family. Weights stored in FP16 are loaded as FP32:
-    export traces and verifies in FP32 on the CPU."""
+def checkpoint_precision(folder: Path) -> str:
+    """The dtype the folder's denoiser is stored in (fp32, fp16, bf16): what `--precision auto` keeps."""
+    family, _ = read_family(folder)
+    return stored_precision(folder / DENOISER_CLASSES[family][0])
+
+
+def load_checkpoint(
+    folder: Path,
+    name: str | None = None,
+    dtype: torch.dtype = torch.float32,
+    vae_dtype: torch.dtype = torch.float32,
+) -> Components:
+    """A local diffusers-format folder of a supported family, its text encoders and denoiser loaded in
+    `dtype` (straight from the files: a bf16 checkpoint loaded in bf16 never holds an FP32 copy), its VAE
+    in `vae_dtype`."""
     family, index = read_family(folder)
     encoders = list(TEXT_ENCODER_CLASSES[family])
     if family == "sd3" and not (folder / "text_encoder_3").exists():
@@ -363,7 +377,7 @@ def load_checkpoint(folder: Path, name: str | None = None) -> Components:
     if missing:
         raise UnsupportedModel(f"{folder} is not a complete {family} folder: missing {', '.join(missing)}")
     scheduler_config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
-    denoiser = denoiser_class.from_pretrained(folder / denoiser_dir).float().eval()
+    denoiser = denoiser_class.from_pretrained(folder / denoiser_dir, torch_dtype=dtype).eval()
     if family == "flux":
         guidance_embedded = bool(denoiser.config.guidance_embeds)
     else:
@@ -373,14 +387,14 @@ def load_checkpoint(folder: Path, name: str | None = None) -> Components:
     return Components(
         name=name or folder.resolve().name,
         family=family,
-        text_encoders=[cls.from_pretrained(folder / d).float().eval() for d, cls in encoders],
+        text_encoders=[cls.from_pretrained(folder / d, torch_dtype=dtype).eval() for d, cls in encoders],
         tokenizers=[
             (T5TokenizerFast if cls is T5EncoderModel else CLIPTokenizer).from_pretrained(folder / t)
             for (_, cls), t in zip(encoders, tokenizer_dirs, strict=True)
         ],
         unet=denoiser if is_unet else None,
         transformer=None if is_unet else denoiser,
-        vae=AutoencoderKL.from_pretrained(folder / "vae").float().eval(),
+        vae=AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=vae_dtype).eval(),
         scheduler_config=scheduler_config,
         random_weights=False,
         pipeline_config={k: v for k, v in index.items() if not isinstance(v, list) and not k.startswith("_")},

@@ -18,7 +18,8 @@ from torch import nn
 from torch.onnx import symbolic_helper
 
 from export.components import Components
-from export.onnx_wrappers import network_modules
+from export.onnx_wrappers import module_dtype, network_modules
+from export.precision import has_half_tensors, widen_to_fp32
 from t2i import contract
 from t2i.contract import ModelSpec, TensorSpec
 from t2i.families.flux import image_ids
@@ -27,6 +28,10 @@ from t2i.onnx_session import create_session
 # Protobuf's hard limit; larger models keep their weights in one external data file beside model.onnx.
 PROTOBUF_LIMIT = 2 * 1024**3
 EXTERNAL_DATA_FILENAME = "model.onnx.data"
+
+
+class VerificationFailed(RuntimeError):
+    pass
 
 
 @dataclass
@@ -140,12 +145,58 @@ def _traceable_unflatten() -> Iterator[None]:
         torch.Tensor.unflatten = original  # type: ignore[method-assign]
 
 
+@contextmanager
+def _bf16_attention(enabled: bool) -> Iterator[None]:
+    """scaled_dot_product_attention as its math (softmax(q k^T scale) v) while exporting a bf16 network:
+    the TorchScript exporter's own symbolic casts the scale to complex128 for a bf16 query."""
+    if not enabled:
+        yield
+        return
+    original = torch.nn.functional.scaled_dot_product_attention
+
+    def attention(
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+        dropout_p: float = 0.0,
+        is_causal: bool = False,
+        scale: float | None = None,
+        enable_gqa: bool = False,
+    ) -> torch.Tensor:
+        if enable_gqa:
+            repeats = query.shape[-3] // key.shape[-3]
+            key, value = key.repeat_interleave(repeats, -3), value.repeat_interleave(repeats, -3)
+        # A Python number (the head size is static): a traced size's power would be cast to bf16 by the
+        # same faulty mapping.
+        scale = int(query.shape[-1]) ** -0.5 if scale is None else scale
+        scores = (query * scale) @ key.transpose(-2, -1)
+        lowest = torch.finfo(scores.dtype).min  # not -inf: a fully masked row stays finite
+        if is_causal:
+            kept = torch.ones(scores.shape[-2], scores.shape[-1], dtype=torch.bool).tril()
+            scores = scores.masked_fill(~kept, lowest)
+        if attn_mask is not None:
+            scores = (
+                scores.masked_fill(~attn_mask, lowest)
+                if attn_mask.dtype == torch.bool
+                else scores + attn_mask
+            )
+        return scores.softmax(-1) @ value
+
+    torch.nn.functional.scaled_dot_product_attention = attention  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        torch.nn.functional.scaled_dot_product_attention = original
+
+
 def export_onnx(job: NetworkExport, path: Path, opset: int) -> None:
     """Write `path` (and `model.onnx.data` beside it when the weights pass protobuf's 2 GB limit)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         traced = Path(tmp) / contract.ONNX_FILENAME
-        with torch.no_grad(), warnings.catch_warnings(), _traceable_unflatten():
+        bf16 = module_dtype(job.module) == torch.bfloat16
+        with torch.no_grad(), warnings.catch_warnings(), _traceable_unflatten(), _bf16_attention(bf16):
             # Tracing warns at every Python-level shape check in diffusers/transformers; the verification
             # at another batch and size below is what tells whether the graph generalises.
             warnings.simplefilter("ignore")
@@ -157,7 +208,10 @@ def export_onnx(job: NetworkExport, path: Path, opset: int) -> None:
                 output_names=[t.name for t in job.spec.outputs],
                 dynamic_axes=dynamic_axes(job.spec),
                 opset_version=opset,
-                do_constant_folding=True,
+                # The TorchScript exporter's constant folding gives folded bf16 constants a wrong type
+                # ("ScalarType ComplexDouble is an unexpected tensor scalar type"); onnxruntime and
+                # TensorRT fold constants themselves.
+                do_constant_folding=not bf16,
                 dynamo=False,
             )
         (path.parent / EXTERNAL_DATA_FILENAME).unlink(missing_ok=True)
@@ -179,6 +233,28 @@ def export_onnx(job: NetworkExport, path: Path, opset: int) -> None:
             (path.parent / EXTERNAL_DATA_FILENAME).chmod(0o644)
 
 
+@contextmanager
+def _fp32_graph(path: Path) -> Iterator[Path]:
+    """`path` itself, or for a half-precision graph a widened copy of it beside it (deleted after)."""
+    if not has_half_tensors(onnx.load(str(path), load_external_data=False)):
+        yield path
+        return
+    model = onnx.load(str(path))
+    widen_to_fp32(model)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        copy = Path(tmp) / contract.ONNX_FILENAME
+        large = sum(len(t.raw_data) for t in model.graph.initializer) >= PROTOBUF_LIMIT
+        onnx.save_model(
+            model,
+            str(copy),
+            save_as_external_data=large,
+            all_tensors_to_one_file=True,
+            location=EXTERNAL_DATA_FILENAME,
+        )
+        del model  # onnxruntime reads the copy; the FP32 weights are not held twice
+        yield copy
+
+
 @dataclass
 class Verification:
     network: str
@@ -192,13 +268,22 @@ class Verification:
 
 
 def verify_onnx(job: NetworkExport, path: Path, atol: float = 1e-3, rtol: float = 1e-3) -> Verification:
-    """Run the ONNX file once in onnxruntime and compare with the PyTorch module on the same input."""
+    """Run the ONNX file once in onnxruntime and compare with the PyTorch module on the same input. A graph
+    in half precision runs widened to FP32 (onnxruntime's CPU kernels are FP32), against the module in its
+    own dtype: `rtol` should allow for that dtype's rounding."""
     with torch.no_grad():
         reference = job.module(*job.verify_inputs)
     references = reference if isinstance(reference, tuple) else (reference,)
-    session = create_session(path)
-    feeds = {t.name: x.numpy() for t, x in zip(job.spec.inputs, job.verify_inputs, strict=True)}
-    outputs = session.run([t.name for t in job.spec.outputs], feeds)
+    references = tuple(r.float() for r in references)
+    if not all(bool(torch.isfinite(r).all()) for r in references):
+        raise VerificationFailed(
+            f"{job.spec.name} gives non-finite outputs in {module_dtype(job.module)}: it overflows in this "
+            "precision (export it in bf16 or fp32)"
+        )
+    with _fp32_graph(path) as runnable:
+        session = create_session(runnable)
+        feeds = {t.name: x.numpy() for t, x in zip(job.spec.inputs, job.verify_inputs, strict=True)}
+        outputs = session.run([t.name for t in job.spec.outputs], feeds)
     diff = max(float(np.abs(o - r.numpy()).max()) for o, r in zip(outputs, references, strict=True))
     scale = max(float(r.abs().max()) for r in references)
     return Verification(job.spec.name, diff, scale, atol + rtol * scale)

@@ -147,11 +147,37 @@ class VaeEncoder(nn.Module):
         return distribution.mean, distribution.logvar
 
 
+class Fp32Boundary(nn.Module):
+    """A network held in half precision with FP32 inputs and outputs, as the contract's tensors are:
+    floating inputs are cast to the network's dtype (as diffusers' pipelines cast theirs), outputs back."""
+
+    def __init__(self, network: nn.Module, dtype: torch.dtype):
+        super().__init__()
+        self.network = network
+        self.dtype = dtype
+
+    def forward(self, *inputs: torch.Tensor) -> Any:
+        cast = [x.to(self.dtype) if x.is_floating_point() else x for x in inputs]
+        outputs = self.network(*cast)
+        if isinstance(outputs, tuple):
+            return tuple(o.float() for o in outputs)
+        return outputs.float()
+
+
+def module_dtype(module: nn.Module) -> torch.dtype:
+    return next(module.parameters()).dtype
+
+
 def network_modules(components: Any) -> dict[str, nn.Module]:
     """Spec name -> the module to trace, for the components' family, in eval mode: the exporter puts a
     wrapper back in the mode it found it, recursively, and a wrapper left in training mode would turn
-    the networks' dropout on for the verification after it (T5's is 0.1)."""
-    return {name: module.eval() for name, module in _modules(components).items()}
+    the networks' dropout on for the verification after it (T5's is 0.1). A network in half precision
+    keeps FP32 edges."""
+    modules = {}
+    for name, module in _modules(components).items():
+        dtype = module_dtype(module)
+        modules[name] = (module if dtype == torch.float32 else Fp32Boundary(module, dtype)).eval()
+    return modules
 
 
 def _modules(components: Any) -> dict[str, nn.Module]:

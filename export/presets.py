@@ -1,11 +1,13 @@
 """Built-in presets: real architectures with seeded random weights and the real CLIP tokenizer (no model hub
-is reachable, so presets build, never download). `tiny` and `tiny-sdxl` are for tests; `sd15`, `sd21` and
-`sdxl` have the full-size shapes of the releases, for performance work."""
+is reachable, so presets build, never download). `tiny`, `tiny-sdxl`, `tiny-flux`, `tiny-flux-dev` and
+`tiny-sd3` are for tests; `sd15`, `sd21`, `sdxl`, `flux-schnell` and `sd35-medium` have the full-size shapes
+of the releases, for performance work."""
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,12 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProject
 
 from export.clip_vocab import VOCAB_SIZE, build_clip_tokenizer
 from export.components import Components, family_defaults
-from export.flow_presets import tiny_flux_pipeline, tiny_sd3_pipeline
+from export.flow_presets import (
+    flux_schnell_pipeline,
+    sd35_medium_pipeline,
+    tiny_flux_pipeline,
+    tiny_sd3_pipeline,
+)
 
 # The scheduler config of the SD 1.x / 2.x releases; the pipeline swaps the class, keeping the betas.
 SD_SCHEDULER_CONFIG: dict[str, Any] = {
@@ -180,15 +187,42 @@ PRESET_BUILDERS: dict[
     "tiny-sdxl": ("sdxl", _tiny_sdxl),
     "sdxl": ("sdxl", _sdxl),
 }
-# Flow-matching presets: diffusers' own pipelines on tiny random weights (export.flow_presets), served
-# at 256 x 256 (the releases' 1024 would only slow the tests).
-FLOW_PRESETS: dict[str, tuple[str, Callable[[int], Any]]] = {
-    "tiny-flux": ("flux", lambda seed: tiny_flux_pipeline(guidance_embeds=False, seed=seed)),
-    "tiny-flux-dev": ("flux", lambda seed: tiny_flux_pipeline(guidance_embeds=True, seed=seed)),
-    "tiny-sd3": ("sd3", lambda seed: tiny_sd3_pipeline(with_t5=True, seed=seed)),
+
+
+@dataclass(frozen=True)
+class FlowPreset:
+    """A flow-matching preset: diffusers' own pipeline on random weights (export.flow_presets)."""
+
+    family: str
+    build: Callable[[int, torch.dtype], Any]  # (seed, dtype) -> pipeline
+    native_size: int
+    stored: str = "fp32"  # the release's dtype: what --precision auto keeps on a GPU backend
+
+
+# The tiny ones serve at 256 x 256 (the releases' 1024 would only slow the tests).
+FLOW_PRESETS: dict[str, FlowPreset] = {
+    "tiny-flux": FlowPreset(
+        "flux", lambda seed, _: tiny_flux_pipeline(guidance_embeds=False, seed=seed), 256
+    ),
+    "tiny-flux-dev": FlowPreset(
+        "flux", lambda seed, _: tiny_flux_pipeline(guidance_embeds=True, seed=seed), 256
+    ),
+    "tiny-sd3": FlowPreset("sd3", lambda seed, _: tiny_sd3_pipeline(with_t5=True, seed=seed), 256),
+    "flux-schnell": FlowPreset("flux", flux_schnell_pipeline, 1024, stored="bf16"),
+    "sd35-medium": FlowPreset("sd3", sd35_medium_pipeline, 1024, stored="bf16"),
 }
-FLOW_PRESET_NATIVE_SIZE = 256
 PRESETS = (*PRESET_BUILDERS, *FLOW_PRESETS)
+
+
+def _in_dtype(module: torch.nn.Module, dtype: torch.dtype) -> Any:
+    """The module in `dtype`, by torch's own cast: diffusers' `to` warns of modules to keep in FP32 on any
+    dtype cast, also for classes that have none."""
+    return torch.nn.Module.to(module, dtype)
+
+
+def preset_precision(name: str) -> str:
+    """The dtype a preset's release is stored in (what `--precision auto` keeps on a GPU backend)."""
+    return FLOW_PRESETS[name].stored if name in FLOW_PRESETS else "fp32"
 
 
 def _tokenizers(count: int) -> list[CLIPTokenizer]:
@@ -201,10 +235,13 @@ def _tokenizers(count: int) -> list[CLIPTokenizer]:
     return [first, second]
 
 
-def build_preset(name: str, seed: int = 0) -> Components:
-    """A family's architecture with seeded random weights, plus the real CLIP tokenizer(s)."""
+def build_preset(
+    name: str, seed: int = 0, dtype: torch.dtype = torch.float32, vae_dtype: torch.dtype = torch.float32
+) -> Components:
+    """A family's architecture with seeded random weights, plus the real CLIP tokenizer(s); the text
+    encoders and the denoiser in `dtype`, the VAE in `vae_dtype`."""
     if name in FLOW_PRESETS:
-        return _flow_preset(name, seed)
+        return _flow_preset(name, seed, dtype, vae_dtype)
     if name not in PRESET_BUILDERS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     family, build = PRESET_BUILDERS[name]
@@ -217,10 +254,10 @@ def build_preset(name: str, seed: int = 0) -> Components:
     return Components(
         name=name,
         family=family,
-        text_encoders=[encoder.eval() for encoder in text_encoders],
+        text_encoders=[_in_dtype(encoder, dtype).eval() for encoder in text_encoders],
         tokenizers=_tokenizers(len(text_encoders)),
-        unet=unet.eval(),
-        vae=vae.eval(),
+        unet=_in_dtype(unet, dtype).eval(),
+        vae=_in_dtype(vae, vae_dtype).eval(),
         scheduler_config=scheduler_config,
         random_weights=True,
         pipeline_config={"force_zeros_for_empty_prompt": True} if family == "sdxl" else {},
@@ -228,12 +265,15 @@ def build_preset(name: str, seed: int = 0) -> Components:
     )
 
 
-def _flow_preset(name: str, seed: int) -> Components:
-    family, build = FLOW_PRESETS[name]
-    pipeline = build(seed)
+def _flow_preset(name: str, seed: int, dtype: torch.dtype, vae_dtype: torch.dtype) -> Components:
+    preset = FLOW_PRESETS[name]
+    family = preset.family
+    pipeline = preset.build(seed, dtype)
     parts = pipeline.components
     encoders = [
-        parts[k] for k in ("text_encoder", "text_encoder_2", "text_encoder_3") if parts.get(k) is not None
+        _in_dtype(parts[k], dtype)
+        for k in ("text_encoder", "text_encoder_2", "text_encoder_3")
+        if parts.get(k) is not None
     ]
     tokenizers = [parts[k] for k in ("tokenizer", "tokenizer_2", "tokenizer_3") if parts.get(k) is not None]
     transformer = parts["transformer"]
@@ -244,10 +284,10 @@ def _flow_preset(name: str, seed: int) -> Components:
         text_encoders=encoders,
         tokenizers=tokenizers,
         unet=None,
-        transformer=transformer,
-        vae=parts["vae"],
+        transformer=_in_dtype(transformer, dtype),
+        vae=_in_dtype(parts["vae"], vae_dtype),
         scheduler_config=dict(pipeline.scheduler.config),
         random_weights=True,
-        native_size=FLOW_PRESET_NATIVE_SIZE,
+        native_size=preset.native_size,
         **family_defaults(family, dict(pipeline.scheduler.config), guidance_embedded),
     )

@@ -9,10 +9,18 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from export.components import Components
-from export.onnx_export import Verification, export_onnx, plan_exports, verify_onnx
+from export.onnx_export import (
+    Verification,
+    VerificationFailed,
+    export_onnx,
+    plan_exports,
+    verify_onnx,
+)
+from export.precision import MIN_RTOL, TORCH_DTYPES
 from export.tensorrt_engine import build_engine
 from export.tensorrt_profiles import tensorrt_metadata
 from export.triton_config import network_config, pipeline_config
@@ -38,24 +46,28 @@ for _path in reversed(os.environ.get("PYTHONPATH", "").split(os.pathsep)):
 """
 
 
-class VerificationFailed(RuntimeError):
-    pass
-
-
 @dataclass(frozen=True)
 class ExportOptions:
     backend: str = "python-onnxruntime"
     opset: int = 17
     atol: float = 1e-3
     rtol: float = 1e-3
-    precision: str = "fp32"  # fp16: TensorRT engines built with FP16 kernels
+    precision: str = "fp32"  # resolved (export.precision): fp32, fp16 or bf16
     # The SD 1.x/2.x VAE overflows in FP16 (NaN, black images), so it stays FP32 unless asked otherwise.
-    fp16_vae: bool = False
+    half_vae: bool = False
     timing_cache: str = "var/tensorrt_timing.cache"
 
-    def engine_fp16(self, network: str) -> bool:
+    def network_precision(self, network: str) -> str:
         is_vae = network in (contract.VAE_DECODER.name, contract.VAE_ENCODER.name)
-        return self.precision == "fp16" and (self.fp16_vae or not is_vae)
+        return "fp32" if is_vae and not self.half_vae else self.precision
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return TORCH_DTYPES[self.precision]
+
+    @property
+    def vae_dtype(self) -> torch.dtype:
+        return TORCH_DTYPES[self.network_precision(contract.VAE_DECODER.name)]
 
 
 def fingerprint(source: dict, options: ExportOptions) -> str:
@@ -143,10 +155,11 @@ def write_model_repository(
         export_onnx(job, onnx_path, options.opset)
         progress.update()
         progress.set_description(f"verify {triton_name}")
-        result = verify_onnx(job, onnx_path, options.atol, options.rtol)
+        precision = options.network_precision(job.spec.name)
+        result = verify_onnx(job, onnx_path, options.atol, max(options.rtol, MIN_RTOL[precision]))
         results.append(result)
         tqdm.write(
-            f"{triton_name}: max abs diff onnxruntime vs PyTorch {result.max_abs_diff:.3e} "
+            f"{triton_name}: {precision}, max abs diff onnxruntime vs PyTorch {result.max_abs_diff:.3e} "
             f"(output scale {result.reference_scale:.3g}, tolerance {result.tolerance:.3e})"
         )
         if not result.ok:
@@ -157,10 +170,9 @@ def write_model_repository(
             )
         if tensorrt:
             progress.set_description(f"TensorRT engine {triton_name}")
-            fp16 = options.engine_fp16(job.spec.name)
             engine = version_dir / contract.ENGINE_FILENAME
-            build_engine(onnx_path, engine, job.spec, metadata, fp16, Path(options.timing_cache))
-            tqdm.write(f"{triton_name}: TensorRT engine {'FP16' if fp16 else 'FP32'} -> {engine}")
+            build_engine(onnx_path, engine, job.spec, metadata, precision, Path(options.timing_cache))
+            tqdm.write(f"{triton_name}: TensorRT engine {precision} -> {engine}")
             progress.update()
         config = network_config(job.spec, metadata, options.backend)
         (version_dir.parent / "config.pbtxt").write_text(config)
@@ -190,9 +202,7 @@ def write_model_repository(
         "model": served,
         "backend": options.backend,
         "family": metadata.family,
-        "precision": {n.name: "fp16" if options.engine_fp16(n.name) else "fp32" for n in metadata.networks}
-        if tensorrt
-        else "fp32",
+        "precision": {n.name: options.network_precision(n.name) for n in metadata.networks},
         "verification": [r.__dict__ for r in results],
     }
     manifest_path(repository, served).write_text(json.dumps(manifest, indent=2))

@@ -1,8 +1,9 @@
 """ONNX -> TensorRT engine (`model.plan`) with one optimization profile and a persistent timing cache.
 
 Needs the `tensorrt` Python package and an NVIDIA GPU (engines are built for the GPU they will run on);
-everything else in export runs without them. FP16 is a builder flag on the FP32 ONNX graph, so the
-engine's inputs and outputs stay FP32 and the configs are the same as for the other backends.
+everything else in export runs without them. A graph traced in FP16 or BF16 (`--precision`) gets the
+builder flag that lets TensorRT pick kernels of that type; its inputs and outputs stay FP32, so the
+configs are the same as for the other backends.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def build_engine(
     engine_path: Path,
     spec: ModelSpec,
     metadata: ModelMetadata,
-    fp16: bool,
+    precision: str,
     timing_cache: Path,
 ) -> None:
     trt = _tensorrt()
@@ -49,8 +50,10 @@ def build_engine(
 
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
-    if fp16:
+    if precision == "fp16":
         config.set_flag(trt.BuilderFlag.FP16)
+    elif precision == "bf16":
+        config.set_flag(trt.BuilderFlag.BF16)
     cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
     config.set_timing_cache(cache, ignore_mismatch=False)
 

@@ -112,11 +112,6 @@ def test_sdxl_folder_exports_every_network(tiny_sdxl_repository: Path) -> None:
     assert verified == {spec.name for spec in contract.FAMILY_NETWORKS["sdxl"]}
 
 
-def test_fp16_needs_tensorrt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--preset", "tiny", "--output", str(tmp_path), "--precision", "fp16"]) == 2
-    assert "needs --backend tensorrt" in capsys.readouterr().err
-
-
 def test_tensorrt_without_the_package_fails_clearly(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -129,16 +124,6 @@ def test_tensorrt_without_the_package_fails_clearly(
         pass
     assert main(["--preset", "tiny", "--output", str(tmp_path), "--backend", "tensorrt"]) == 1
     assert "needs the `tensorrt` package" in capsys.readouterr().err
-
-
-def test_vae_stays_fp32_unless_asked() -> None:
-    from export.repository import ExportOptions
-
-    options = ExportOptions(backend="tensorrt", precision="fp16")
-    assert options.engine_fp16("unet") and options.engine_fp16("text_encoder")
-    assert not options.engine_fp16("vae_decoder") and not options.engine_fp16("vae_encoder")
-    assert ExportOptions(backend="tensorrt", precision="fp16", fp16_vae=True).engine_fp16("vae_decoder")
-    assert not ExportOptions(backend="tensorrt").engine_fp16("unet")
 
 
 def test_exports_add_models_and_remove_takes_one_out(

@@ -1,0 +1,109 @@
+"""The dtype networks are loaded, traced and served in (`--precision`), and how a half-precision graph is
+verified on a machine whose onnxruntime runs FP32 only.
+
+A 12B Flux transformer traced in FP32 holds 48 GB of weights; in its own bf16, 24 GB. The graphs' inputs
+and outputs stay FP32 whatever the precision (`export.onnx_wrappers.Fp32Boundary` casts at the edges, as
+diffusers casts its inputs to the network's dtype), so the pipeline and the configs do not change.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import onnx
+import torch
+from onnx import TensorProto, numpy_helper
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# Backends whose kernels run half precision; onnxruntime's CPU kernels are FP32, so the CPU backends
+# (python-onnxruntime, and onnxruntime on a CPU instance) serve FP32 graphs.
+HALF_BACKENDS = ("tensorrt", "onnxruntime-cuda")
+# Verification tolerance relative to the output's scale, at least this for each precision: half weights
+# and activations round to 11 (fp16) or 8 (bf16) significant bits, which compounds over a network's depth.
+MIN_RTOL = {"fp32": 0.0, "fp16": 1e-2, "bf16": 5e-2}
+SAFETENSORS_DTYPES = {"F32": "fp32", "F16": "fp16", "BF16": "bf16"}
+_HALF_ONNX_TYPES = (TensorProto.FLOAT16, TensorProto.BFLOAT16)
+
+
+class PrecisionError(ValueError):
+    pass
+
+
+def stored_precision(folder: Path) -> str:
+    """The dtype a component folder's weights are stored in (diffusers' and transformers' safetensors),
+    read from the first file's header without loading it; fp32 when there is none (.bin weights)."""
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        return "fp32"
+    with files[0].open("rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(length))
+    dtypes = {v["dtype"] for k, v in header.items() if k != "__metadata__"}
+    floating = sorted(SAFETENSORS_DTYPES[d] for d in dtypes if d in SAFETENSORS_DTYPES)
+    # A mixed file (a few FP32 norms beside bf16 weights) is the half type.
+    return next((p for p in floating if p != "fp32"), "fp32")
+
+
+def resolve_precision(requested: str, backend: str, stored: str) -> str:
+    """`auto`: the checkpoint's own dtype on a backend with half kernels, FP32 on the CPU backends."""
+    if requested == "auto":
+        return stored if backend in HALF_BACKENDS else "fp32"
+    if requested != "fp32" and backend not in HALF_BACKENDS:
+        raise PrecisionError(
+            f"--precision {requested} needs a GPU backend ({', '.join(HALF_BACKENDS)}): onnxruntime's CPU "
+            "kernels run FP32, which --precision auto picks on this backend"
+        )
+    return requested
+
+
+@contextmanager
+def default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """Build modules with parameters in `dtype` from the start: a random full-size preset in bf16 never
+    holds an FP32 copy."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def has_half_tensors(model: onnx.ModelProto) -> bool:
+    return any(t.data_type in _HALF_ONNX_TYPES for t in model.graph.initializer)
+
+
+def widen_to_fp32(model: onnx.ModelProto) -> None:
+    """Make the graph compute in FP32, in place (a 24 GB graph is not copied): half initializers and
+    constants widened (exactly), casts to a half type made casts to FP32. onnxruntime's CPU kernels can run
+    it, so the graph's structure (weights, dynamic axes) is checked here; rounding in half precision is
+    what the verification's tolerance allows for."""
+    graph = model.graph
+    for index, tensor in enumerate(graph.initializer):
+        if tensor.data_type in _HALF_ONNX_TYPES:
+            graph.initializer[index].CopyFrom(_widen_tensor(tensor))
+    for node in _all_nodes(graph):
+        for attribute in node.attribute:
+            if node.op_type == "Cast" and attribute.name == "to" and attribute.i in _HALF_ONNX_TYPES:
+                attribute.i = TensorProto.FLOAT
+            elif attribute.type == onnx.AttributeProto.TENSOR and attribute.t.data_type in _HALF_ONNX_TYPES:
+                attribute.t.CopyFrom(_widen_tensor(attribute.t))
+    # Shapes are inferred again by onnxruntime; stale half types in value_info would contradict them.
+    del graph.value_info[:]
+
+
+def _widen_tensor(tensor: onnx.TensorProto) -> onnx.TensorProto:
+    values = numpy_helper.to_array(tensor).astype("float32")
+    return numpy_helper.from_array(values, tensor.name)
+
+
+def _all_nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
+    for node in graph.node:
+        yield node
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                yield from _all_nodes(attribute.g)
