@@ -104,6 +104,13 @@ class Components:
     def denoiser(self) -> Any:
         return self.transformer if self.unet is None else self.unet
 
+    def component(self, directory: str) -> Any:
+        """The network stored under `directory` in a diffusers folder (text_encoder_2, unet, vae...)."""
+        if directory.startswith("text_encoder"):
+            index = int(directory.removeprefix("text_encoder").removeprefix("_") or 1) - 1
+            return self.text_encoders[index]
+        return {"unet": self.unet, "transformer": self.transformer, "vae": self.vae}[directory]
+
     @property
     def text_encoder(self) -> Any:
         return self.text_encoders[0]

@@ -18,11 +18,11 @@ from torch import nn
 from torch.onnx import symbolic_helper
 
 from export.components import Components
-from export.onnx_wrappers import module_dtype, network_modules
 from export.precision import has_half_tensors, widen_to_fp32
 from t2i import contract
 from t2i.contract import ModelSpec, TensorSpec
 from t2i.families.flux import image_ids
+from t2i.network_modules import component_dir, module_dtype, wrap_network
 from t2i.onnx_session import create_session
 
 # Protobuf's hard limit; larger models keep their weights in one external data file beside model.onnx.
@@ -47,7 +47,6 @@ def plan_exports(components: Components) -> list[NetworkExport]:
     """One export per network of the family, with inputs made from the contract's dims: traced at one
     image and a square size, verified at two and another aspect, so dynamic axes are exercised."""
     meta = components.metadata()
-    modules = network_modules(components)
     generator = torch.Generator().manual_seed(0)
     # Small sizes keep export and verification quick: multiples of the smallest latent side the UNet takes.
     latent_unit = meta.size_multiple // meta.vae_scale_factor
@@ -94,7 +93,7 @@ def plan_exports(components: Components) -> list[NetworkExport]:
     return [
         NetworkExport(
             spec,
-            modules[spec.name],
+            wrap_network(meta.family, spec, components.component(component_dir(spec.name))),
             tuple(make_input(spec, t, trace) for t in spec.inputs),
             tuple(make_input(spec, t, verify) for t in spec.inputs),
         )

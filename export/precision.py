@@ -2,7 +2,7 @@
 verified on a machine whose onnxruntime runs FP32 only.
 
 A 12B Flux transformer traced in FP32 holds 48 GB of weights; in its own bf16, 24 GB. The graphs' inputs
-and outputs stay FP32 whatever the precision (`export.onnx_wrappers.Fp32Boundary` casts at the edges, as
+and outputs stay FP32 whatever the precision (`t2i.network_modules.Fp32Boundary` casts at the edges, as
 diffusers casts its inputs to the network's dtype), so the pipeline and the configs do not change.
 """
 

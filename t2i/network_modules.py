@@ -1,5 +1,6 @@
 """nn.Module wrappers that give each network the inputs and outputs of its `t2i.contract` spec, per
-family, so that tracing writes ONNX graphs with exactly the contract's tensor names and order."""
+family: export traces them into ONNX graphs with exactly the contract's tensor names and order, and the
+torch backend runs them as they are."""
 
 from __future__ import annotations
 
@@ -168,42 +169,40 @@ def module_dtype(module: nn.Module) -> torch.dtype:
     return next(module.parameters()).dtype
 
 
-def network_modules(components: Any) -> dict[str, nn.Module]:
-    """Spec name -> the module to trace, for the components' family, in eval mode: the exporter puts a
-    wrapper back in the mode it found it, recursively, and a wrapper left in training mode would turn
-    the networks' dropout on for the verification after it (T5's is 0.1). A network in half precision
-    keeps FP32 edges."""
-    modules = {}
-    for name, module in _modules(components).items():
-        dtype = module_dtype(module)
-        modules[name] = (module if dtype == torch.float32 else Fp32Boundary(module, dtype)).eval()
-    return modules
+def component_dir(network: str) -> str:
+    """The diffusers-folder component a network runs: its own name (text_encoder_2, unet, transformer...),
+    both VAE networks the `vae`."""
+    return "vae" if network in (contract.VAE_DECODER.name, contract.VAE_ENCODER.name) else network
 
 
-def _modules(components: Any) -> dict[str, nn.Module]:
-    metadata = components.metadata()
-    modules: dict[str, nn.Module] = {
-        contract.VAE_DECODER.name: VaeDecoder(components.vae),
-        contract.VAE_ENCODER.name: VaeEncoder(components.vae),
-    }
-    encoders = components.text_encoders
-    if components.family == "flux":
-        modules[contract.FLUX_TEXT_ENCODER.name] = PooledTextEncoder(encoders[0])
-        modules[contract.FLUX_T5_ENCODER.name] = T5Encoder(encoders[1])
-        modules[contract.FLUX_TRANSFORMER.name] = FluxTransformer(components.transformer, metadata.denoiser)
-        return modules
-    if components.family == "sd3":
-        modules[contract.SD3_TEXT_ENCODER.name] = SdxlTextEncoder(encoders[0], pooled=True)
-        modules[contract.SD3_TEXT_ENCODER_2.name] = SdxlTextEncoder(encoders[1], pooled=True)
-        if len(encoders) == 3:
-            modules[contract.SD3_T5_ENCODER.name] = T5Encoder(encoders[2])
-        modules[contract.SD3_TRANSFORMER.name] = SD3Transformer(components.transformer)
-        return modules
-    modules[contract.UNET.name] = UNet(components.unet, metadata.network(contract.UNET.name))
-    if components.family == "sdxl":
-        first, second = encoders
-        modules[contract.SDXL_TEXT_ENCODER.name] = SdxlTextEncoder(first, pooled=False)
-        modules[contract.SDXL_TEXT_ENCODER_2.name] = SdxlTextEncoder(second, pooled=True)
-    else:
-        modules[contract.TEXT_ENCODER.name] = TextEncoder(components.text_encoder)
-    return modules
+def wrap_network(family: str, spec: contract.ModelSpec, component: nn.Module) -> nn.Module:
+    """The contract's module for network `spec` of `family` over its diffusers/transformers component,
+    in eval mode (the exporter puts a wrapper back in the mode it found it, recursively, and a wrapper
+    left in training mode would turn the networks' dropout on: T5's is 0.1). A component in half
+    precision keeps FP32 edges."""
+    wrapped = _wrap(family, spec, component)
+    dtype = module_dtype(component)
+    return (wrapped if dtype == torch.float32 else Fp32Boundary(wrapped, dtype)).eval()
+
+
+def _wrap(family: str, spec: contract.ModelSpec, component: Any) -> nn.Module:
+    name = spec.name
+    if name == contract.VAE_DECODER.name:
+        return VaeDecoder(component)
+    if name == contract.VAE_ENCODER.name:
+        return VaeEncoder(component)
+    if name == contract.UNET.name:
+        return UNet(component, spec)
+    if name == contract.FLUX_TRANSFORMER.name:
+        return FluxTransformer(component, spec) if family == "flux" else SD3Transformer(component)
+    if family == "sd":
+        return TextEncoder(component)
+    if family == "sdxl":
+        return SdxlTextEncoder(component, pooled=name == contract.SDXL_TEXT_ENCODER_2.name)
+    if family == "flux":
+        return (
+            PooledTextEncoder(component) if name == contract.FLUX_TEXT_ENCODER.name else T5Encoder(component)
+        )
+    if name == contract.SD3_T5_ENCODER.name:
+        return T5Encoder(component)
+    return SdxlTextEncoder(component, pooled=True)
