@@ -21,7 +21,7 @@ from export.components import Components
 from t2i import contract, pipeline_client
 from t2i.denoise import DenoisingPipeline, Networks
 from t2i.onnx_networks import OnnxNetworks, local_pipeline
-from t2i.request import GenerationRequest
+from t2i.request import GenerationRequest, Loras
 
 PROMPT = "a red circle on a blue background"
 NEGATIVE = "blurry"
@@ -91,9 +91,11 @@ class TimedNetworks(OnnxNetworks):
         super().__init__(repository)
         self.seconds: dict[str, list[float]] = {name: [] for name in self.sessions}
 
-    def run(self, spec: contract.ModelSpec, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def run(
+        self, spec: contract.ModelSpec, inputs: Mapping[str, torch.Tensor], loras: Loras = ()
+    ) -> dict[str, torch.Tensor]:
         started = time.perf_counter()
-        outputs = super().run(spec, inputs)
+        outputs = super().run(spec, inputs, loras)
         self.seconds[spec.name].append(time.perf_counter() - started)
         return outputs
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from export.components import UnsupportedModel, checkpoint_precision, load_checkpoint, supported_families
+from export.loras import LoraError, add_lora, fuse_loras, parse_fused
 from export.precision import PRECISIONS, PrecisionError, resolve_precision
 from export.presets import PRESETS, build_preset, preset_precision
 from export.repository import (
@@ -22,6 +23,7 @@ from export.repository import (
 from export.tensorrt_engine import TensorRTUnavailable
 from export.triton_config import BACKENDS
 from t2i import contract
+from t2i.onnx_networks import only_model
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,14 +36,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"local diffusers-format folder of a supported family: {supported_families()}",
     )
     source.add_argument("--remove", metavar="NAME", help="take the served model NAME out of the repository")
+    source.add_argument(
+        "--lora",
+        type=Path,
+        metavar="PATH",
+        help="add a LoRA adapter (a .safetensors file, or a folder holding one, in any format diffusers' "
+        "load_lora_weights reads) to a served model of the torch backend, applied per request by `loras`",
+    )
+    parser.add_argument(
+        "--base",
+        metavar="SERVED",
+        help="--lora: the served model it adapts (default: the repository's only one)",
+    )
     parser.add_argument("--output", type=Path, default=Path("model_repository"), help="model repository")
     parser.add_argument(
         "--backend",
         choices=BACKENDS,
         default="python-onnxruntime",
         help="python-onnxruntime: CPU, the Triton of the nvidia-pytriton wheel; onnxruntime: native backend "
-        "of the official container; onnxruntime-cuda: same, on the GPU; tensorrt: engines (needs a GPU)",
+        "of the official container; onnxruntime-cuda: same, on the GPU; tensorrt: engines (needs a GPU); "
+        "torch: the checkpoint's own diffusers modules in PyTorch, with LoRA adapters per request",
     )
+    parser.add_argument(
+        "--fuse-lora",
+        action="append",
+        default=[],
+        metavar="PATH[:SCALE]",
+        help="fuse a LoRA adapter into the exported weights (any backend; the result is a model of its own, "
+        "so give it a --name); repeatable",
+    )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="the torch backend's device")
     parser.add_argument(
         "--precision",
         choices=PRECISIONS,
@@ -57,7 +81,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--timing-cache", default="var/tensorrt_timing.cache", help="TensorRT timing cache")
     parser.add_argument(
-        "--name", help="served model name (default: the preset or folder name); an existing one is replaced"
+        "--name",
+        help="served model name (default: the preset or folder name); an existing one is replaced; "
+        "with --lora, the adapter's name (default: its file or folder name)",
     )
     parser.add_argument("--seed", type=int, default=0, help="weight seed of a preset")
     parser.add_argument(
@@ -73,15 +99,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def source_description(args: argparse.Namespace) -> dict:
+    fused = [(spec, *_stamp(Path(spec.rpartition(":")[0] or spec))) for spec in args.fuse_lora]
     if args.preset:
-        return {"preset": args.preset, "seed": args.seed, "name": args.name, "native": args.native_size}
+        return {
+            "preset": args.preset,
+            "seed": args.seed,
+            "name": args.name,
+            "native": args.native_size,
+            "fused": fused,
+        }
     files = sorted(p for p in args.model.rglob("*") if p.is_file())
     return {
         "model": str(args.model.resolve()),
         "name": args.name,
         "native": args.native_size,
-        "files": [(str(p.relative_to(args.model)), p.stat().st_size, p.stat().st_mtime_ns) for p in files],
+        "files": [(str(p.relative_to(args.model)), *_stamp(p)) for p in files],
+        "fused": fused,
     }
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    if not path.exists():
+        return (0, 0)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return (sum(p.stat().st_size for p in files), max((p.stat().st_mtime_ns for p in files), default=0))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,9 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.remove:
         return remove(args.output, args.remove)
+    if args.lora:
+        return add_lora_command(args.output, args.lora, args.name, args.base)
     try:
         stored = preset_precision(args.preset) if args.preset else checkpoint_precision(args.model)
-        precision = resolve_precision(args.precision, args.backend, stored)
+        precision = resolve_precision(args.precision, args.backend, stored, args.device)
     except PrecisionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -109,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         precision=precision,
         half_vae=args.half_vae,
         timing_cache=args.timing_cache,
+        device=args.device,
     )
     served = args.name or (args.preset if args.preset else args.model.resolve().name)
     try:
@@ -133,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except (FileNotFoundError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.fuse_lora:
+            fuse_loras(components, [parse_fused(spec) for spec in args.fuse_lora])
+    except (LoraError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.name:
@@ -167,5 +217,19 @@ def remove(repository: Path, served: str) -> int:
     left = ", ".join(contract.served_models(repository)) or "none"
     print(
         f"removed {served!r} from {repository}; still served: {left} (a running Triton unloads it on reload)"
+    )
+    return 0
+
+
+def add_lora_command(repository: Path, source: Path, name: str | None, base: str | None) -> int:
+    try:
+        served = base or only_model(repository)
+        added = add_lora(repository, served, source, name)
+    except (LoraError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"added LoRA {added!r} to {served!r} in {repository}; requests apply it with "
+        f'"loras": [{{"name": "{added}", "scale": 1.0}}] (a running Triton serves it after a reload)'
     )
     return 0

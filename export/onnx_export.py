@@ -286,3 +286,24 @@ def verify_onnx(job: NetworkExport, path: Path, atol: float = 1e-3, rtol: float 
     diff = max(float(np.abs(o - r.numpy()).max()) for o, r in zip(outputs, references, strict=True))
     scale = max(float(r.abs().max()) for r in references)
     return Verification(job.spec.name, diff, scale, atol + rtol * scale)
+
+
+def verify_torch(
+    job: NetworkExport, folder: Path, metadata: Any, dtype: torch.dtype, atol: float, rtol: float
+) -> Verification:
+    """The torch backend's network as it will be served (loaded from the saved folder) against the module
+    export holds, on the same input."""
+    from t2i.torch_networks import TorchNetwork
+
+    served = TorchNetwork(folder, metadata, job.spec, dtype)
+    feeds = dict(zip((t.name for t in job.spec.inputs), job.verify_inputs, strict=True))
+    with torch.no_grad():
+        reference = job.module(*job.verify_inputs)
+    references = reference if isinstance(reference, tuple) else (reference,)
+    outputs = served(feeds)
+    diff = max(
+        float((outputs[t.name].float() - r.float()).abs().max())
+        for t, r in zip(job.spec.outputs, references, strict=True)
+    )
+    scale = max(float(r.float().abs().max()) for r in references)
+    return Verification(job.spec.name, diff, scale, atol + rtol * scale)

@@ -49,11 +49,14 @@ def stored_precision(folder: Path) -> str:
     return next((p for p in floating if p != "fp32"), "fp32")
 
 
-def resolve_precision(requested: str, backend: str, stored: str) -> str:
-    """`auto`: the checkpoint's own dtype on a backend with half kernels, FP32 on the CPU backends."""
+def resolve_precision(requested: str, backend: str, stored: str, device: str = "cpu") -> str:
+    """`auto`: the checkpoint's own dtype on a backend with half kernels (the torch backend on CUDA
+    too), FP32 on the CPU backends. The torch backend runs any precision on either device (bf16 on a CPU
+    with bf16 units is its fast path)."""
+    half_kernels = backend in HALF_BACKENDS or (backend == "torch" and device == "cuda")
     if requested == "auto":
-        return stored if backend in HALF_BACKENDS else "fp32"
-    if requested != "fp32" and backend not in HALF_BACKENDS:
+        return stored if half_kernels else "fp32"
+    if requested != "fp32" and not half_kernels and backend != "torch":
         raise PrecisionError(
             f"--precision {requested} needs a GPU backend ({', '.join(HALF_BACKENDS)}): onnxruntime's CPU "
             "kernels run FP32, which --precision auto picks on this backend"

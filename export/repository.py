@@ -3,6 +3,7 @@ network (`<served>__<network>`), its assets for the shared `pipeline` model, and
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -14,11 +15,13 @@ from tqdm import tqdm
 
 from export.components import Components
 from export.onnx_export import (
+    EXTERNAL_DATA_FILENAME,
     Verification,
     VerificationFailed,
     export_onnx,
     plan_exports,
     verify_onnx,
+    verify_torch,
 )
 from export.precision import MIN_RTOL, TORCH_DTYPES
 from export.tensorrt_engine import build_engine
@@ -30,6 +33,7 @@ MANIFEST_FILENAME = "export_manifest.json"
 EXPORTER_VERSION = 4  # bump when the repository layout changes, so old exports are redone
 
 NETWORK_MODEL_PY = "from t2i.triton_models.onnx_network import TritonPythonModel  # noqa: F401\n"
+TORCH_NETWORK_MODEL_PY = "from t2i.triton_models.torch_network import TritonPythonModel  # noqa: F401\n"
 PIPELINE_MODEL_PY = "from t2i.triton_models.pipeline import TritonPythonModel  # noqa: F401\n"
 MODEL_PY_HEADER = """\
 # Written by `python -m export`; the model's code lives in the t2i package.
@@ -56,6 +60,7 @@ class ExportOptions:
     # The SD 1.x/2.x VAE overflows in FP16 (NaN, black images), so it stays FP32 unless asked otherwise.
     half_vae: bool = False
     timing_cache: str = "var/tensorrt_timing.cache"
+    device: str = "cpu"  # the torch backend's: cpu or cuda
 
     def network_precision(self, network: str) -> str:
         is_vae = network in (contract.VAE_DECODER.name, contract.VAE_ENCODER.name)
@@ -130,9 +135,12 @@ def write_model_repository(
     """Add one served model to the repository (replacing a model of the same name, keeping the others):
     export, verify and configure every network, then the model's assets for the shared pipeline; the
     manifest comes last so an interrupted export is redone on the next run."""
-    metadata = components.metadata()
-    served = contract.check_served_name(metadata.name)
+    served = contract.check_served_name(components.metadata().name)
+    metadata = dataclasses.replace(
+        components.metadata(), backend=options.backend, loras=contract.served_loras(repository, served)
+    )
     tensorrt = options.backend == "tensorrt"
+    torch_backend = options.backend == contract.TORCH_BACKEND
     if tensorrt:
         metadata = tensorrt_metadata(metadata)
     replaced = remove_pre_catalogue_export(repository)
@@ -147,19 +155,38 @@ def write_model_repository(
         if stale.name not in kept:
             shutil.rmtree(stale)
     progress = tqdm(total=(3 if tensorrt else 2) * len(jobs) + 1, desc="export", unit="step")
+    weights = contract.torch_weights_dir(repository, served)
+    shutil.rmtree(weights, ignore_errors=True)
+    if torch_backend:
+        # The torch backend's network models load their components from this diffusers folder.
+        components.diffusers_pipeline().save_pretrained(weights)
     for job in jobs:
         triton_name = contract.network_model_name(served, job.spec.name)
         version_dir = contract.network_dir(repository, served, job.spec.name)
         onnx_path = version_dir / contract.ONNX_FILENAME
+        precision = options.network_precision(job.spec.name)
+        tolerance = (options.atol, max(options.rtol, MIN_RTOL[precision]))
         progress.set_description(f"export {triton_name}")
-        export_onnx(job, onnx_path, options.opset)
+        if torch_backend:
+            version_dir.mkdir(parents=True, exist_ok=True)
+            for stale in (
+                onnx_path,
+                version_dir / EXTERNAL_DATA_FILENAME,
+                version_dir / contract.ENGINE_FILENAME,
+            ):
+                stale.unlink(missing_ok=True)
+        else:
+            export_onnx(job, onnx_path, options.opset)
         progress.update()
         progress.set_description(f"verify {triton_name}")
-        precision = options.network_precision(job.spec.name)
-        result = verify_onnx(job, onnx_path, options.atol, max(options.rtol, MIN_RTOL[precision]))
+        if torch_backend:
+            result = verify_torch(job, weights, metadata, TORCH_DTYPES[precision], *tolerance)
+        else:
+            result = verify_onnx(job, onnx_path, *tolerance)
         results.append(result)
         tqdm.write(
-            f"{triton_name}: {precision}, max abs diff onnxruntime vs PyTorch {result.max_abs_diff:.3e} "
+            f"{triton_name}: {precision}, max abs diff {'saved' if torch_backend else 'onnxruntime'} vs "
+            f"PyTorch {result.max_abs_diff:.3e} "
             f"(output scale {result.reference_scale:.3g}, tolerance {result.tolerance:.3e})"
         )
         if not result.ok:
@@ -174,11 +201,13 @@ def write_model_repository(
             build_engine(onnx_path, engine, job.spec, metadata, precision, Path(options.timing_cache))
             tqdm.write(f"{triton_name}: TensorRT engine {precision} -> {engine}")
             progress.update()
-        config = network_config(job.spec, metadata, options.backend)
+        config = network_config(job.spec, metadata, options.backend, options.device, precision)
         (version_dir.parent / "config.pbtxt").write_text(config)
         model_py = version_dir / "model.py"
         if options.backend == "python-onnxruntime":
             model_py.write_text(MODEL_PY_HEADER + NETWORK_MODEL_PY)
+        elif torch_backend:
+            model_py.write_text(MODEL_PY_HEADER + TORCH_NETWORK_MODEL_PY)
         else:
             model_py.unlink(missing_ok=True)
         progress.update()

@@ -8,7 +8,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from t2i import contract
 from t2i.contract import ModelMetadata, ModelSpec, TensorSpec
 
-BACKENDS = ("python-onnxruntime", "onnxruntime", "onnxruntime-cuda", "tensorrt")
+BACKENDS = ("python-onnxruntime", "onnxruntime", "onnxruntime-cuda", "tensorrt", contract.TORCH_BACKEND)
 
 
 def _tensor(spec: TensorSpec, metadata: ModelMetadata | None, message: type) -> object:
@@ -39,7 +39,9 @@ def _model_config(spec: ModelSpec, metadata: ModelMetadata | None, name: str) ->
     return config
 
 
-def network_config(spec: ModelSpec, metadata: ModelMetadata, backend: str) -> str:
+def network_config(
+    spec: ModelSpec, metadata: ModelMetadata, backend: str, device: str = "cpu", precision: str = "fp32"
+) -> str:
     """One network of a served model, named `<served>__<network>`; it publishes its served model's
     metadata, so that clients find every served model, and its facts, from Triton's configs."""
     config = _model_config(spec, metadata, contract.network_model_name(metadata.name, spec.name))
@@ -58,6 +60,13 @@ def network_config(spec: ModelSpec, metadata: ModelMetadata, backend: str) -> st
         config.platform = "onnxruntime_onnx"
         config.default_model_filename = contract.ONNX_FILENAME
         config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_GPU, count=1)
+    elif backend == contract.TORCH_BACKEND:
+        # The checkpoint's own modules in PyTorch (t2i.triton_models.torch_network), on the CPU or a GPU.
+        config.backend = "python"
+        kind = mc.ModelInstanceGroup.KIND_GPU if device == "cuda" else mc.ModelInstanceGroup.KIND_CPU
+        config.instance_group.add(kind=kind, count=1)
+        config.parameters["device"].string_value = device
+        config.parameters["precision"].string_value = precision
     elif backend == "tensorrt":
         config.platform = "tensorrt_plan"
         config.default_model_filename = contract.ENGINE_FILENAME

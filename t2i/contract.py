@@ -249,6 +249,8 @@ PIPELINE = ModelSpec(
         TensorSpec("mask", "UINT8", (-1, -1), optional=True),
         # Previews decoded from the intermediate latents, sent as responses before the final one.
         TensorSpec("partial_images", "INT32", (1,), optional=True),
+        # LoRA adapters to apply (torch backend): JSON [[name, scale], ...], in the order given.
+        TensorSpec("loras", "BYTES", (1,), optional=True),
     ),
     outputs=(
         TensorSpec("images", "UINT8", (-1, -1, -1, 3)),
@@ -270,6 +272,18 @@ SCHEDULER_DIRNAME = "scheduler"
 ONNX_FILENAME = "model.onnx"
 ENGINE_FILENAME = "model.plan"  # a TensorRT engine, beside the ONNX file it was built from
 MODEL_VERSION = "1"  # every model of the repository is served as version 1
+# The torch backend: the served model's diffusers folder (saved by export) in its assets, which its network
+# models load their components from; LoRA adapters beside it, one folder each (`python -m export --lora`).
+TORCH_WEIGHTS_DIRNAME = "torch"
+LORAS_DIRNAME = "loras"
+LORA_FILENAME = "pytorch_lora_weights.safetensors"
+TORCH_BACKEND = "torch"
+# Families whose adapters the torch backend applies per request (UNet and text encoders, as diffusers'
+# load_lora_weights + set_adapters do).
+LORA_FAMILIES = ("sd", "sdxl")
+MAX_LORAS = 4
+LORAS_PARAMETER = "loras"  # the BLS request parameter that carries a network call's adapters
+MAX_LORA_SCALE = 4.0  # |scale| at most this
 
 
 def version_dir(repository: Path, model: str) -> Path:
@@ -310,6 +324,22 @@ def served_name_of(triton_model: str) -> tuple[str, str] | None:
 def model_assets_dir(repository: Path, served: str) -> Path:
     """A served model's tokenizers, scheduler config and metadata, read by the shared pipeline."""
     return version_dir(repository, PIPELINE.name) / MODELS_DIRNAME / served
+
+
+def torch_weights_dir(repository: Path, served: str) -> Path:
+    return model_assets_dir(repository, served) / TORCH_WEIGHTS_DIRNAME
+
+
+def lora_dir(repository: Path, served: str, lora: str) -> Path:
+    return model_assets_dir(repository, served) / LORAS_DIRNAME / lora
+
+
+def served_loras(repository: Path, served: str) -> tuple[str, ...]:
+    """The LoRA adapters added to a served model (`python -m export --lora`), by name."""
+    root = model_assets_dir(repository, served) / LORAS_DIRNAME
+    if not root.is_dir():
+        return ()
+    return tuple(sorted(p.name for p in root.iterdir() if (p / LORA_FILENAME).is_file()))
 
 
 def network_dir(repository: Path, served: str, network: str) -> Path:
@@ -400,6 +430,9 @@ class ModelMetadata:
     text_encoder_pooled_size: int = 0
     # Flux dev: the transformer embeds the guidance scale (no unconditional half).
     guidance_embeds: bool = False
+    # The backend its networks run on (export's --backend), and the LoRA adapters it serves per request.
+    backend: str = ""
+    loras: tuple[str, ...] = ()
 
     @property
     def smallest_side(self) -> int:
@@ -451,6 +484,11 @@ class ModelMetadata:
         return specs
 
     @property
+    def adapters_per_request(self) -> bool:
+        """Whether a request's `loras` can be applied: the torch backend, on a family it adapts."""
+        return self.backend == TORCH_BACKEND and self.family in LORA_FAMILIES
+
+    @property
     def inpainting_unet(self) -> bool:
         return self.unet_in_channels > self.latent_channels
 
@@ -469,7 +507,7 @@ class ModelMetadata:
     def from_json(cls, text: str) -> ModelMetadata:
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in json.loads(text).items() if k in fields}
-        for key in ("vae_latents_mean", "vae_latents_std"):
+        for key in ("vae_latents_mean", "vae_latents_std", "loras"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
         return cls(**values)

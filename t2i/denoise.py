@@ -24,7 +24,7 @@ from PIL import Image
 from t2i import contract
 from t2i.contract import ModelMetadata, ModelSpec
 from t2i.families import Conditioning, Tokenizer, family_of, load_tokenizers, uses_guidance
-from t2i.request import GenerationRequest, check_request
+from t2i.request import GenerationRequest, Loras, check_request
 from t2i.schedulers import accepts_generator, make_scheduler
 
 
@@ -33,7 +33,11 @@ class Networks(Protocol):
 
     device: torch.device
 
-    def run(self, spec: ModelSpec, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]: ...
+    def run(
+        self, spec: ModelSpec, inputs: Mapping[str, torch.Tensor], loras: Loras = ()
+    ) -> dict[str, torch.Tensor]:
+        """`loras`: the adapters (name, scale) the call applies; only the torch backend takes any."""
+        ...
 
 
 class GenerationCancelled(Exception):
@@ -59,12 +63,13 @@ class StepEvent:
 StepHook = Callable[[StepEvent], None]
 
 
-def batch_key(request: GenerationRequest) -> tuple[int, int, int, str] | None:
+def batch_key(request: GenerationRequest) -> tuple[object, ...] | None:
     """Requests with the same key share every denoiser call of their loop; None: the request runs alone
-    (image-to-image starts at a timestep that depends on its own strength)."""
+    (image-to-image starts at a timestep that depends on its own strength). Requests with other LoRA
+    adapters (or none) never share a network call."""
     if request.init_image is not None:
         return None
-    return (request.width, request.height, request.steps, request.scheduler)
+    return (request.width, request.height, request.steps, request.scheduler, request.loras)
 
 
 @dataclass
@@ -132,15 +137,17 @@ class DenoisingPipeline:
         check_request(request, self.metadata)
         return request
 
-    def run_network(self, spec: ModelSpec, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def run_network(
+        self, spec: ModelSpec, inputs: Mapping[str, torch.Tensor], loras: Loras = ()
+    ) -> dict[str, torch.Tensor]:
         """One network call, split into several where the backend publishes a smaller batch limit
         (a TensorRT profile, say) than the batch at hand."""
         limit = self.metadata.network_max_batch.get(spec.name, 0)
         batch = len(next(iter(inputs.values())))
         if not limit or batch <= limit:
-            return self.networks.run(spec, inputs)
+            return self.networks.run(spec, inputs, loras)
         parts = [
-            self.networks.run(spec, {name: t[start : start + limit] for name, t in inputs.items()})
+            self.networks.run(spec, {name: t[start : start + limit] for name, t in inputs.items()}, loras)
             for start in range(0, batch, limit)
         ]
         return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
@@ -156,8 +163,14 @@ class DenoisingPipeline:
         if len(requests) > 1 and (len(keys) > 1 or None in keys):
             raise ValueError("requests of one batch must share size, steps and scheduler, without init image")
 
-        # 2. Encode every prompt and negative prompt: the family's text encoders, one call each.
-        conditionings = self.family.encode(self.run_network, requests, self.device)
+        # 2. Encode every prompt and negative prompt: the family's text encoders, one call each. The
+        #    batch's adapters (one set: batch_key) apply to the text encoders and the denoiser.
+        loras = requests[0].loras
+
+        def run_adapted(spec: ModelSpec, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return self.run_network(spec, inputs, loras)
+
+        conditionings = self.family.encode(run_adapted, requests, self.device)
         if self.metadata.time_cond_proj_dim:
             for request, conditioning in zip(requests, conditionings, strict=True):
                 conditioning["timestep_cond"] = self.guidance_embedding(request)
@@ -190,9 +203,7 @@ class DenoisingPipeline:
                 ]
             )
             sample = torch.cat(model_inputs)
-            outputs = self.run_network(
-                self.denoiser, self.family.denoiser_inputs(sample, timestep, conditioning)
-            )
+            outputs = run_adapted(self.denoiser, self.family.denoiser_inputs(sample, timestep, conditioning))
             noise_pred = self.family.prediction(outputs, sample)
             for state, part in zip(states, noise_pred.split([len(x) for x in model_inputs]), strict=True):
                 if state.do_cfg:

@@ -12,6 +12,7 @@ from t2i import contract
 from t2i.contract import ModelMetadata, ModelSpec
 from t2i.denoise import DenoisingPipeline, Networks
 from t2i.onnx_session import create_session
+from t2i.request import Loras
 
 
 def only_model(model_repository: Path) -> str:
@@ -47,7 +48,11 @@ class OnnxNetworks:
             for spec in specs
         }
 
-    def run(self, spec: ModelSpec, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def run(
+        self, spec: ModelSpec, inputs: Mapping[str, torch.Tensor], loras: Loras = ()
+    ) -> dict[str, torch.Tensor]:
+        if loras:  # check_request refuses them first; the weights of this backend are fixed
+            raise ValueError("this backend applies no LoRA adapters per request")
         feeds = {t.name: inputs[t.name].detach().cpu().numpy() for t in spec.inputs}
         outputs = self.sessions[spec.name].run([t.name for t in spec.outputs], feeds)
         return {t.name: torch.from_numpy(o) for t, o in zip(spec.outputs, outputs, strict=True)}

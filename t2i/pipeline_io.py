@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from t2i import contract
-from t2i.request import GenerationRequest, InvalidRequest
+from t2i.request import GenerationRequest, InvalidRequest, Loras
 
 # Request field -> pipeline input tensor; `request_to_inputs` and `request_from_inputs` share it.
 _SCALAR_FIELDS: dict[str, str] = {
@@ -45,6 +45,8 @@ def request_to_inputs(request: GenerationRequest) -> dict[str, np.ndarray]:
         del inputs["strength"]
     if request.mask is not None:
         inputs["mask"] = np.ascontiguousarray(request.mask[None], dtype=np.uint8)
+    if request.loras:
+        inputs["loras"] = _tensor("loras", encode_loras(request.loras))
     return inputs
 
 
@@ -88,7 +90,23 @@ def request_from_inputs(get_input: Callable[[str], np.ndarray | None]) -> Genera
         if mask.ndim != 3 or mask.shape[0] != 1:
             raise InvalidRequest("mask", "mask must have shape [1, H, W] (one per request)")
         kwargs["mask"] = mask[0]
+    loras = get_input("loras")
+    if loras is not None:
+        kwargs["loras"] = decode_loras(loras.reshape(-1)[0])
     return GenerationRequest(**kwargs)  # type: ignore[arg-type]
+
+
+def encode_loras(loras: Loras) -> str:
+    return json.dumps([[name, scale] for name, scale in loras])
+
+
+def decode_loras(value: bytes | str) -> Loras:
+    """The `loras` input (and the network calls' parameter): JSON [[name, scale], ...]."""
+    try:
+        pairs = json.loads(value)
+        return tuple((str(name), float(scale)) for name, scale in pairs)
+    except (ValueError, TypeError):
+        raise InvalidRequest("loras", "loras must be a JSON list of [name, scale] pairs") from None
 
 
 def images_from_output(images: np.ndarray) -> np.ndarray:

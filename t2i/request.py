@@ -9,6 +9,9 @@ import numpy as np
 from t2i import contract
 from t2i.contract import ModelMetadata
 
+# LoRA adapters of a request: (name, scale) pairs, applied in this order.
+Loras = tuple[tuple[str, float], ...]
+
 
 class InvalidRequest(ValueError):
     """A request field is out of its allowed range; `param` names the field."""
@@ -35,6 +38,7 @@ class GenerationRequest:
     mask: np.ndarray | None = None  # uint8 [H, W] of init_image: 255 repaint, 0 keep (inpainting)
     partial_images: int = 0  # previews streamed before the final images
     model: str = ""  # the served model to run; empty: the repository's only one
+    loras: Loras = ()  # the model's LoRA adapters to apply
 
     def with_defaults(self, metadata: ModelMetadata) -> GenerationRequest:
         """Fill unset fields from the model's metadata (never from constants in the loop)."""
@@ -55,6 +59,7 @@ class GenerationRequest:
             mask=self.mask,
             partial_images=self.partial_images,
             model=self.model or metadata.name,
+            loras=self.loras,
         )
 
 
@@ -103,6 +108,8 @@ def check_request(request: GenerationRequest, metadata: ModelMetadata) -> None:
             f"scheduler must be one of {', '.join(metadata.schedulers)} for this model, "
             f"got {request.scheduler!r}",
         )
+    if request.loras:
+        check_loras(request.loras, metadata)
     if request.init_image is not None:
         image = request.init_image
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
@@ -117,4 +124,32 @@ def check_request(request: GenerationRequest, metadata: ModelMetadata) -> None:
                 "mask",
                 f"mask must be a uint8 array of the image's size {list(request.init_image.shape[:2])}, "
                 f"got {request.mask.dtype} {list(request.mask.shape)}",
+            )
+
+
+def check_loras(loras: Loras, metadata: ModelMetadata) -> None:
+    if not metadata.adapters_per_request:
+        raise InvalidRequest(
+            "loras",
+            f"loras are applied per request by the torch backend, for {', '.join(contract.LORA_FAMILIES)} "
+            f"models (python -m export --backend torch, then --lora); model {metadata.name!r} runs on "
+            f"{metadata.backend or 'python-onnxruntime'}, where an adapter is fused at export into a model "
+            "of its own (--fuse-lora PATH:SCALE)",
+        )
+    if len(loras) > contract.MAX_LORAS:
+        raise InvalidRequest("loras", f"loras takes at most {contract.MAX_LORAS} adapters, got {len(loras)}")
+    names = [name for name, _ in loras]
+    if len(set(names)) != len(names):
+        raise InvalidRequest("loras", "loras names an adapter twice")
+    for name, scale in loras:
+        if name not in metadata.loras:
+            served = ", ".join(metadata.loras) or "none"
+            raise InvalidRequest(
+                "loras", f"unknown LoRA {name!r} for model {metadata.name!r}; it has: {served}"
+            )
+        if not abs(scale) <= contract.MAX_LORA_SCALE:
+            raise InvalidRequest(
+                "loras",
+                f"the scale of LoRA {name!r} must be between -{contract.MAX_LORA_SCALE:g} and "
+                f"{contract.MAX_LORA_SCALE:g}, got {scale}",
             )

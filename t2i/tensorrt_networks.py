@@ -16,6 +16,7 @@ import torch
 from t2i import contract
 from t2i.contract import ModelSpec
 from t2i.onnx_networks import repository_metadata
+from t2i.request import Loras
 
 
 class TensorRTNetworks:
@@ -36,7 +37,11 @@ class TensorRTNetworks:
             self.engines[spec.name] = engine
             self.contexts[spec.name] = engine.create_execution_context()
 
-    def run(self, spec: ModelSpec, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def run(
+        self, spec: ModelSpec, inputs: Mapping[str, torch.Tensor], loras: Loras = ()
+    ) -> dict[str, torch.Tensor]:
+        if loras:  # check_request refuses them first; the weights of this backend are fixed
+            raise ValueError("this backend applies no LoRA adapters per request")
         engine, context = self.engines[spec.name], self.contexts[spec.name]
         # Engine I/O is FP32/INT64 (FP16 is a builder flag inside the engine); keep the tensors alive.
         tensors = {t.name: inputs[t.name].to(self.device).contiguous() for t in spec.inputs}

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, GetJsonSchemaHandler, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    GetJsonSchemaHandler,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import CoreSchema
 
+from frontend.http.errors import InvalidParameter
 from t2i import contract
+from t2i.request import Loras
 
 PublicSize = Literal[
     "256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "1536x1024", "1024x1536", "auto"
@@ -67,3 +77,39 @@ class NullableFieldsModel(BaseModel):
             if any(isinstance(marker, NullIsDefault) for marker in info.metadata)
         }
         return {key: value for key, value in data.items() if value is not None or key not in nullable}
+
+
+class LoraChoice(BaseModel):
+    """One LoRA adapter of the model (GET /v1/models lists them per model) and its strength."""
+
+    name: str = Field(max_length=100, description="An adapter the model lists in GET /v1/models (`loras`).")
+    scale: float = Field(
+        1.0, description=f"Strength, between -{contract.MAX_LORA_SCALE:g} and {contract.MAX_LORA_SCALE:g}."
+    )
+
+
+LORAS_DESCRIPTION = (
+    "Extension: LoRA adapters applied to this request alone, in order, as diffusers' load_lora_weights + "
+    "set_adapters apply them (models exported with the torch backend; others answer 400). "
+    'E.g. [{"name": "watercolor", "scale": 0.8}]; a multipart form takes the same list as JSON text.'
+)
+# JSON bodies take the list; multipart forms (and the JSON edit body, which shares their fields) also the
+# list as JSON text.
+LorasField = Annotated[list[LoraChoice] | None, Field(None, description=LORAS_DESCRIPTION)]
+LorasFormField = Annotated[list[LoraChoice] | str | None, Field(None, description=LORAS_DESCRIPTION)]
+_LORA_LIST = TypeAdapter(list[LoraChoice])
+
+
+def lora_pairs(value: list[LoraChoice] | str | None) -> Loras:
+    """The internal request's (name, scale) pairs; a 400 naming `loras` for text that is not such a list.
+    Names and scales are checked against the model by t2i.request.check_request."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        try:
+            value = _LORA_LIST.validate_json(value)
+        except ValidationError:
+            raise InvalidParameter(
+                'loras must be a JSON list of {"name": ..., "scale": ...} objects', param="loras"
+            ) from None
+    return tuple((choice.name, choice.scale) for choice in value)

@@ -23,8 +23,14 @@ from torch.utils.dlpack import from_dlpack, to_dlpack
 from t2i import contract
 from t2i.contract import SERVED_NAME, ModelSpec
 from t2i.denoise import DenoisingPipeline, GenerationCancelled, StepEvent, batch_key
-from t2i.pipeline_io import invalid_request_message, preview_steps, request_from_inputs, response_tensors
-from t2i.request import GenerationRequest, InvalidRequest
+from t2i.pipeline_io import (
+    encode_loras,
+    invalid_request_message,
+    preview_steps,
+    request_from_inputs,
+    response_tensors,
+)
+from t2i.request import GenerationRequest, InvalidRequest, Loras
 
 
 class NetworkError(RuntimeError):
@@ -41,7 +47,9 @@ class BlsNetworks:
     def __init__(self, served: str):
         self.served = served
 
-    def run(self, spec: ModelSpec, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def run(
+        self, spec: ModelSpec, inputs: Mapping[str, torch.Tensor], loras: Loras = ()
+    ) -> dict[str, torch.Tensor]:
         model_name = contract.network_model_name(self.served, spec.name)
         request = pb_utils.InferenceRequest(
             model_name=model_name,
@@ -50,6 +58,8 @@ class BlsNetworks:
                 pb_utils.Tensor.from_dlpack(t.name, to_dlpack(inputs[t.name].contiguous()))
                 for t in spec.inputs
             ],
+            # The adapters travel as a request parameter: the networks' tensors stay the contract's.
+            parameters={contract.LORAS_PARAMETER: encode_loras(loras)} if loras else {},
         )
         response = request.exec()
         if response.has_error():

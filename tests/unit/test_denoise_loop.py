@@ -179,9 +179,9 @@ def test_network_calls_are_split_at_the_published_batch_limit(tiny_repository: P
     calls: list[tuple[str, int]] = []
     run = networks.run
 
-    def counting_run(spec, inputs):  # type: ignore[no-untyped-def]
+    def counting_run(spec, inputs, loras=()):  # type: ignore[no-untyped-def]
         calls.append((spec.name, len(next(iter(inputs.values())))))
-        return run(spec, inputs)
+        return run(spec, inputs, loras)
 
     networks.run = counting_run  # type: ignore[method-assign]
     unlimited = local_pipeline(tiny_repository, networks=networks)

@@ -32,6 +32,7 @@ def checked(**fields) -> None:
         ({"num_images": contract.MAX_IMAGES + 1}, "num_images"),
         ({"num_images": 0}, "num_images"),
         ({"scheduler": "warp_drive"}, "scheduler"),
+        ({"loras": (("style", 1.0),)}, "loras"),  # this model's backend applies none
         ({"init_image": np.zeros((4, 4), dtype=np.uint8)}, "init_image"),
         ({"init_image": np.zeros((4, 4, 3), dtype=np.float32)}, "init_image"),
         ({"init_image": np.zeros((4, 4, 3), dtype=np.uint8), "strength": 0.0}, "strength"),
@@ -63,6 +64,7 @@ def test_tensors_round_trip() -> None:
         init_image=np.full((5, 7, 3), 9, dtype=np.uint8),
         strength=0.25,  # exact in float32, the tensor type
         mask=np.tri(5, 7, dtype=np.uint8) * 255,
+        loras=(("watercolor", 0.75), ("ink", -1.5)),
     )
     inputs = request_to_inputs(request)
     for spec in contract.PIPELINE.inputs:

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from frontend.api.schema_types import Seed, prompt_field
+from frontend.api.schema_types import LorasField, Seed, prompt_field
 
 AspectRatio = Literal["1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21"]
 # Output pixels of each ratio, width first, as the vendor documents them.
@@ -41,6 +41,7 @@ class GenerateImageRequest(BaseModel):
     aspect_ratio: AspectRatio = Field("16:9", description="Output size: 1:1 is 1024x1024, 16:9 1920x1080...")
     output_format: Literal["jpeg", "png"] = "jpeg"
     seed: Seed | None = None
+    loras: LorasField = None
     prompt_upsampling: bool = Field(False, description="Deterministically enrich short prompts.")
     safety_tolerance: int = Field(2, ge=0, le=6, description="0 strictest .. 6 most permissive.")
     negative_prompt: str | None = Field(None, max_length=2000, description="Extension: what to avoid.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from frontend.api.generate_image.schemas import ASPECT_RATIO_SIZES, GenerateImageRequest
+from frontend.api.schema_types import lora_pairs
 from frontend.generation.prompt_upsampling import upsample_prompt
 from frontend.generation.service import ImageJob, seed_or_random, validated
 from frontend.generation.sizing import generation_size
@@ -25,6 +26,7 @@ def to_job(body: GenerateImageRequest, metadata: ModelMetadata, caller: Caller) 
         width=gen_width,
         height=gen_height,
         seed=seed_or_random(body.seed),
+        loras=lora_pairs(body.loras),
     )
     return ImageJob(
         validated(request, metadata, PUBLIC_NAMES),

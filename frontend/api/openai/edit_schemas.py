@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from frontend.api.schema_types import (
     MAX_IMAGES_PER_REQUEST,
+    LorasFormField,
     NullableFieldsModel,
     NullIsDefault,
     PublicSize,
@@ -104,6 +105,7 @@ class ImageEditFields(NullableFieldsModel):
     steps: int | None = Field(None, ge=1, le=contract.MAX_STEPS, description="Overrides `quality`.")
     guidance_scale: float | None = Field(None, ge=0.0, le=contract.MAX_GUIDANCE_SCALE)
     scheduler: SchedulerName | None = None
+    loras: LorasFormField = None
     strength: float | None = Field(
         None, gt=0.0, le=1.0, description="Default 1 with a mask, else from input_fidelity."
     )
@@ -186,4 +188,5 @@ class ImageVariationForm(BaseModel):
     steps: int | None = Field(None, ge=1, le=contract.MAX_STEPS)
     guidance_scale: float | None = Field(None, ge=0.0, le=contract.MAX_GUIDANCE_SCALE)
     scheduler: SchedulerName | None = None
+    loras: LorasFormField = None
     strength: float | None = Field(None, gt=0.0, le=1.0, description="How far a variation may stray.")

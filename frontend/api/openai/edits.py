@@ -32,6 +32,7 @@ from frontend.api.openai.image_inputs import (
     repaint_mask,
 )
 from frontend.api.openai.translation import QUALITY_TIERS, tier_steps
+from frontend.api.schema_types import lora_pairs
 from frontend.generation.compositing import KeptPixels
 from frontend.generation.references import Origin
 from frontend.generation.service import ImageJob, seed_or_random, validated
@@ -131,6 +132,7 @@ def to_edit_job(
         seed=seed_or_random(form.seed),
         num_images=form.n,
         scheduler=form.scheduler or "",
+        loras=lora_pairs(form.loras),
         init_image=init_image,
         strength=strength,
         mask=mask,
@@ -165,6 +167,7 @@ def to_variation_job(
         seed=seed_or_random(form.seed),
         num_images=form.n,
         scheduler=form.scheduler or "",
+        loras=lora_pairs(form.loras),
         init_image=image,
         strength=form.strength or VARIATION_STRENGTH,
     )

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from frontend.api.schema_types import (
     SIZE_PATTERN,
+    LorasField,
     NullableFieldsModel,
     NullIsDefault,
     SchedulerName,
@@ -136,6 +137,7 @@ class ImageGenerationRequest(NullableFieldsModel):
         None, ge=0.0, le=contract.MAX_GUIDANCE_SCALE, description="Classifier-free guidance scale."
     )
     scheduler: SchedulerName | None = Field(None, description="Sampler; the model's default if unset.")
+    loras: LorasField = None
 
 
 class ImageData(BaseModel):
@@ -209,6 +211,9 @@ class ModelCard(BaseModel):
     default_guidance_scale: float | None = None
     default_scheduler: str | None = None
     schedulers: list[str] | None = None
+    loras: list[str] | None = Field(
+        default=None, description="LoRA adapters a request may name in `loras` (torch-backend models)."
+    )
     capabilities: ModelCapabilities | None = None
     random_weights: bool | None = Field(default=None, description="A preset's seeded random weights (tests).")
 

@@ -17,6 +17,7 @@ from frontend.api.openai.schemas import (
     SizeRange,
     Usage,
 )
+from frontend.api.schema_types import lora_pairs
 from frontend.generation.catalogue import Catalogue
 from frontend.generation.service import (
     IMAGE_FORMATS,
@@ -84,6 +85,7 @@ def model_card(name: str, root: str, catalogue: Catalogue) -> ModelCard:
         default_guidance_scale=metadata.default_guidance_scale,
         default_scheduler=metadata.default_scheduler,
         schedulers=list(metadata.schedulers),
+        loras=list(metadata.loras),
         capabilities=ModelCapabilities(
             inpainting="inpainting-unet" if metadata.inpainting_unet else "latent-blending"
         ),
@@ -137,6 +139,7 @@ def to_job(
         seed=seed_or_random(body.seed),
         num_images=body.n,
         scheduler=body.scheduler or "",
+        loras=lora_pairs(body.loras),
         # Previews exist only to be streamed.
         partial_images=body.partial_images if body.stream else 0,
     )

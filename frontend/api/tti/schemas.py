@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from frontend.api.schema_types import PublicSize, SafeName, Seed, prompt_field
+from frontend.api.schema_types import LorasField, PublicSize, SafeName, Seed, prompt_field
 from t2i import contract
 
 
@@ -44,3 +44,4 @@ class TextToImageRequest(BaseModel):
     name: SafeName | None = Field(None, description="File name without extension.")
     folder: SafeName = Field("images", description="Folder in the image store.")
     seed: Seed | None = None
+    loras: LorasField = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 
+from frontend.api.schema_types import lora_pairs
 from frontend.api.tti.schemas import TextToImageRequest
 from frontend.generation.service import GenerationResult, ImageJob, check_provider, seed_or_random, validated
 from frontend.generation.sizing import generation_size, parse_size
@@ -37,6 +38,7 @@ def to_job(body: TextToImageRequest, metadata: ModelMetadata, caller: Caller, to
         guidance_scale=style.guidance_scale,
         seed=seed_or_random(body.seed),
         num_images=body.count,
+        loras=lora_pairs(body.loras),
     )
     return ImageJob(
         validated(request, metadata, PUBLIC_NAMES),
