@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 # Scale-out on one machine: PostgreSQL, Redis, SeaweedFS, two Tritons, two frontend replicas (8000, 8001).
-.PHONY: install system-packages model serve scale-out test test-unit test-e2e lint format train eval export-sd15 export-sdxl export-flux-schnell export-sd35-medium bench bench-quick perf-analyzer load clean
+.PHONY: install system-packages model serve scale-out test test-unit test-e2e lint format train eval export-sd15 export-sdxl export-flux-schnell export-sd35-medium bench bench-torch bench-quick perf-analyzer load clean
 
 install: $(STAMP)
 
@@ -99,6 +99,11 @@ export-flux-schnell: install
 
 export-sd35-medium: install
 	$(PY) -m export --preset sd35-medium --backend $(GPU_BACKEND) --precision bf16 --output var/sd35_medium_repository
+
+# The torch backend on the CPU (FP32, bf16) against onnxruntime FP32 and diffusers (FP32, bf16), in one run:
+# the sd15 preset at 256x256/10 steps through REST; about 15 minutes and 16 GB of memory on 2 cores.
+bench-torch: install
+	$(PY) -m benchmarks.torch_backend
 
 # Benchmarks: tiny and sd15 (exports sd15 at 256x256 into var/bench, ~4 GB; about 15 minutes on 2 cores).
 bench: install perf-analyzer

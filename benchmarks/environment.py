@@ -20,6 +20,31 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# The CPU features that decide how fast bf16 and int8 run (AMX on recent Xeons, AVX512-BF16 on Zen 4 EPYCs).
+LOW_PRECISION_FLAGS = (
+    "avx512f",
+    "avx512_bf16",
+    "avx512_vnni",
+    "amx_bf16",
+    "amx_int8",
+    "amx_tile",
+    "avx_vnni",
+)
+
+
+def cpu_flags() -> list[str]:
+    """The CPU's low-precision features, as /proc/cpuinfo (lscpu's source) lists them."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    present = set(line.split(":", 1)[1].split())
+                    return [flag for flag in LOW_PRECISION_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
+
+
 def gpu() -> str:
     if shutil.which("nvidia-smi") is None:
         return "none"
@@ -50,6 +75,7 @@ def describe() -> dict:
         "onnxruntime",
         "diffusers",
         "transformers",
+        "peft",
         "nvidia-pytriton",
         "tritonclient",
         "fastapi",
@@ -60,6 +86,7 @@ def describe() -> dict:
             versions[package] = "not installed"
     return {
         "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "cores": os.cpu_count(),
         "memory_gib": memory_gib(),
         "gpu": gpu(),

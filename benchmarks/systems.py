@@ -5,6 +5,7 @@ gRPC, and this project through the REST frontend."""
 from __future__ import annotations
 
 import base64
+import copy
 import threading
 import time
 from collections.abc import Mapping
@@ -77,8 +78,11 @@ def diffusers_images(pipeline: Any, workload: Workload) -> np.ndarray:
 class DiffusersPyTorch:
     name = "diffusers PyTorch"
 
-    def __init__(self, components: Components):
-        self.pipeline = components.diffusers_pipeline()
+    def __init__(self, components: Components, dtype: torch.dtype = torch.float32, name: str | None = None):
+        # A pipeline shares the components' modules: another dtype casts a copy, never the caller's.
+        pipeline = components.diffusers_pipeline()
+        self.pipeline = copy.deepcopy(pipeline).to(dtype=dtype) if dtype != torch.float32 else pipeline
+        self.name = name or self.name
 
     def run(self, workload: Workload) -> None:
         diffusers_images(self.pipeline, workload)
@@ -137,8 +141,10 @@ class TritonGrpc:
 class RestFrontend:
     name = "REST frontend"
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, model: str | None = None, name: str | None = None):
         self.client = httpx.Client(base_url=url, timeout=600)
+        self.model = model
+        self.name = name or self.name
 
     def run(self, workload: Workload) -> None:
         body = {
@@ -150,7 +156,7 @@ class RestFrontend:
             "seed": workload.seed,
             "scheduler": "euler",
             "response_format": "b64_json",
-        }
+        } | ({"model": self.model} if self.model else {})
         response = self.client.post("/v1/images/generations", json=body)
         response.raise_for_status()
-        base64.b64decode(response.json()["data"][0]["b64_json"])
+        self.last_png = base64.b64decode(response.json()["data"][0]["b64_json"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from export.components import UnsupportedModel, checkpoint_precision, load_checkpoint, supported_families
 from export.loras import LoraError, add_lora, fuse_loras, parse_fused
-from export.precision import PRECISIONS, PrecisionError, resolve_precision
+from export.precision import PRECISIONS, PrecisionError, check_openvino_precision, resolve_precision
 from export.presets import PRESETS, build_preset, preset_precision
 from export.repository import (
     ExportOptions,
@@ -21,7 +21,7 @@ from export.repository import (
     write_model_repository,
 )
 from export.tensorrt_engine import TensorRTUnavailable
-from export.triton_config import BACKENDS
+from export.triton_config import BACKENDS, OPENVINO_BACKENDS
 from t2i import contract
 from t2i.onnx_networks import only_model
 
@@ -55,7 +55,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="python-onnxruntime",
         help="python-onnxruntime: CPU, the Triton of the nvidia-pytriton wheel; onnxruntime: native backend "
         "of the official container; onnxruntime-cuda: same, on the GPU; tensorrt: engines (needs a GPU); "
-        "torch: the checkpoint's own diffusers modules in PyTorch, with LoRA adapters per request",
+        "torch: the checkpoint's own diffusers modules in PyTorch, with LoRA adapters per request; "
+        "python-openvino: OpenVINO IR in the embedded Triton (CPU); openvino: the official container's "
+        "OpenVINO backend",
     )
     parser.add_argument(
         "--fuse-lora",
@@ -71,7 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=PRECISIONS,
         default="auto",
         help="dtype the networks are loaded, traced and served in; auto: the checkpoint's own on a GPU "
-        "backend (tensorrt, onnxruntime-cuda), fp32 on the CPU backends",
+        "backend (tensorrt, onnxruntime-cuda), fp32 on the CPU backends; on the OpenVINO backends what "
+        "OpenVINO computes in (auto: bf16 where the serving CPU has it)",
     )
     parser.add_argument(
         "--half-vae",
@@ -135,9 +138,15 @@ def main(argv: list[str] | None = None) -> int:
         return remove(args.output, args.remove)
     if args.lora:
         return add_lora_command(args.output, args.lora, args.name, args.base)
+    openvino_precision = "auto"
     try:
         stored = preset_precision(args.preset) if args.preset else checkpoint_precision(args.model)
-        precision = resolve_precision(args.precision, args.backend, stored, args.device)
+        if args.backend in OPENVINO_BACKENDS:
+            # Traced and verified in FP32; the precision is what OpenVINO computes in.
+            openvino_precision = check_openvino_precision(args.precision)
+            precision = "fp32"
+        else:
+            precision = resolve_precision(args.precision, args.backend, stored, args.device)
     except PrecisionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -153,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         half_vae=args.half_vae,
         timing_cache=args.timing_cache,
         device=args.device,
+        openvino_precision=openvino_precision,
     )
     served = args.name or (args.preset if args.preset else args.model.resolve().name)
     try:
@@ -230,6 +240,6 @@ def add_lora_command(repository: Path, source: Path, name: str | None, base: str
         return 2
     print(
         f"added LoRA {added!r} to {served!r} in {repository}; requests apply it with "
-        f'"loras": [{{"name": "{added}", "scale": 1.0}}] (a running Triton serves it after a reload)'
+        f'"loras": [{{"name": "{added}", "scale": 1.0}}] (restart a running server to serve it)'
     )
     return 0

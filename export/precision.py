@@ -64,6 +64,13 @@ def resolve_precision(requested: str, backend: str, stored: str, device: str = "
     return requested
 
 
+def check_openvino_precision(requested: str) -> str:
+    """The OpenVINO backends compute in FP32 or bf16 (auto: bf16 where the serving CPU has it)."""
+    if requested not in ("auto", "fp32", "bf16"):
+        raise PrecisionError(f"--precision {requested}: the OpenVINO backends run auto, fp32 or bf16")
+    return requested
+
+
 @contextmanager
 def default_dtype(dtype: torch.dtype) -> Iterator[None]:
     """Build modules with parameters in `dtype` from the start: a random full-size preset in bf16 never

@@ -23,10 +23,11 @@ from export.onnx_export import (
     verify_onnx,
     verify_torch,
 )
+from export.openvino_ir import convert_to_openvino, verify_openvino
 from export.precision import MIN_RTOL, TORCH_DTYPES
 from export.tensorrt_engine import build_engine
 from export.tensorrt_profiles import tensorrt_metadata
-from export.triton_config import network_config, pipeline_config
+from export.triton_config import OPENVINO_BACKENDS, network_config, pipeline_config
 from t2i import contract
 
 MANIFEST_FILENAME = "export_manifest.json"
@@ -34,6 +35,7 @@ EXPORTER_VERSION = 4  # bump when the repository layout changes, so old exports 
 
 NETWORK_MODEL_PY = "from t2i.triton_models.onnx_network import TritonPythonModel  # noqa: F401\n"
 TORCH_NETWORK_MODEL_PY = "from t2i.triton_models.torch_network import TritonPythonModel  # noqa: F401\n"
+OPENVINO_NETWORK_MODEL_PY = "from t2i.triton_models.openvino_network import TritonPythonModel  # noqa: F401\n"
 PIPELINE_MODEL_PY = "from t2i.triton_models.pipeline import TritonPythonModel  # noqa: F401\n"
 MODEL_PY_HEADER = """\
 # Written by `python -m export`; the model's code lives in the t2i package.
@@ -61,6 +63,7 @@ class ExportOptions:
     half_vae: bool = False
     timing_cache: str = "var/tensorrt_timing.cache"
     device: str = "cpu"  # the torch backend's: cpu or cuda
+    openvino_precision: str = "auto"  # what the OpenVINO backends compute in (t2i.openvino_runtime)
 
     def network_precision(self, network: str) -> str:
         is_vae = network in (contract.VAE_DECODER.name, contract.VAE_ENCODER.name)
@@ -141,6 +144,7 @@ def write_model_repository(
     )
     tensorrt = options.backend == "tensorrt"
     torch_backend = options.backend == contract.TORCH_BACKEND
+    openvino = options.backend in OPENVINO_BACKENDS
     if tensorrt:
         metadata = tensorrt_metadata(metadata)
     replaced = remove_pre_catalogue_export(repository)
@@ -148,6 +152,7 @@ def write_model_repository(
         tqdm.write(f"removed {replaced!r}, exported before the model catalogue (export it again to serve it)")
     manifest_path(repository, served).unlink(missing_ok=True)
     results = []
+    precisions: dict[str, str] = {}  # network -> what it runs in
     jobs = plan_exports(components)
     # A network of another family left from an earlier export of this name would be loaded for nothing.
     kept = {contract.network_model_name(served, job.spec.name) for job in jobs}
@@ -183,9 +188,14 @@ def write_model_repository(
             result = verify_torch(job, weights, metadata, TORCH_DTYPES[precision], *tolerance)
         else:
             result = verify_onnx(job, onnx_path, *tolerance)
+        if openvino and result.ok:
+            ir_path = convert_to_openvino(onnx_path)
+            result, precision = verify_openvino(job, ir_path, options.openvino_precision, *tolerance)
         results.append(result)
+        precisions[job.spec.name] = precision
+        runtime = "saved" if torch_backend else "OpenVINO" if openvino else "onnxruntime"
         tqdm.write(
-            f"{triton_name}: {precision}, max abs diff {'saved' if torch_backend else 'onnxruntime'} vs "
+            f"{triton_name}: {precision}, max abs diff {runtime} vs "
             f"PyTorch {result.max_abs_diff:.3e} "
             f"(output scale {result.reference_scale:.3g}, tolerance {result.tolerance:.3e})"
         )
@@ -201,13 +211,16 @@ def write_model_repository(
             build_engine(onnx_path, engine, job.spec, metadata, precision, Path(options.timing_cache))
             tqdm.write(f"{triton_name}: TensorRT engine {precision} -> {engine}")
             progress.update()
-        config = network_config(job.spec, metadata, options.backend, options.device, precision)
+        served_precision = options.openvino_precision if openvino else precision
+        config = network_config(job.spec, metadata, options.backend, options.device, served_precision)
         (version_dir.parent / "config.pbtxt").write_text(config)
         model_py = version_dir / "model.py"
         if options.backend == "python-onnxruntime":
             model_py.write_text(MODEL_PY_HEADER + NETWORK_MODEL_PY)
         elif torch_backend:
             model_py.write_text(MODEL_PY_HEADER + TORCH_NETWORK_MODEL_PY)
+        elif options.backend == "python-openvino":
+            model_py.write_text(MODEL_PY_HEADER + OPENVINO_NETWORK_MODEL_PY)
         else:
             model_py.unlink(missing_ok=True)
         progress.update()
@@ -231,7 +244,7 @@ def write_model_repository(
         "model": served,
         "backend": options.backend,
         "family": metadata.family,
-        "precision": {n.name: options.network_precision(n.name) for n in metadata.networks},
+        "precision": precisions,
         "verification": [r.__dict__ for r in results],
     }
     manifest_path(repository, served).write_text(json.dumps(manifest, indent=2))

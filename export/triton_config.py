@@ -8,7 +8,16 @@ from tritonclient.grpc import model_config_pb2 as mc
 from t2i import contract
 from t2i.contract import ModelMetadata, ModelSpec, TensorSpec
 
-BACKENDS = ("python-onnxruntime", "onnxruntime", "onnxruntime-cuda", "tensorrt", contract.TORCH_BACKEND)
+# OpenVINO IR: run by a Python model in the embedded Triton, or by the official container's native backend.
+OPENVINO_BACKENDS = ("python-openvino", "openvino")
+BACKENDS = (
+    "python-onnxruntime",
+    "onnxruntime",
+    "onnxruntime-cuda",
+    "tensorrt",
+    contract.TORCH_BACKEND,
+    *OPENVINO_BACKENDS,
+)
 
 
 def _tensor(spec: TensorSpec, metadata: ModelMetadata | None, message: type) -> object:
@@ -67,6 +76,22 @@ def network_config(
         config.instance_group.add(kind=kind, count=1)
         config.parameters["device"].string_value = device
         config.parameters["precision"].string_value = precision
+    elif backend == "python-openvino":
+        config.backend = "python"
+        config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
+        config.parameters["precision"].string_value = precision  # auto: bf16 where the CPU has it
+        config.parameters["num_streams"].string_value = "1"
+        config.parameters["inference_num_threads"].string_value = "0"  # 0: every core
+    elif backend == "openvino":
+        # The official container's OpenVINO backend; its CPU plugin computes in bf16 where the CPU has
+        # it unless told otherwise, which is what `auto` means.
+        config.backend = "openvino"
+        config.default_model_filename = contract.OPENVINO_FILENAME
+        config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
+        if precision != "auto":
+            hint = "bf16" if precision == "bf16" else "f32"
+            config.parameters["INFERENCE_PRECISION_HINT"].string_value = hint
+        config.parameters["PERFORMANCE_HINT"].string_value = "LATENCY"
     elif backend == "tensorrt":
         config.platform = "tensorrt_plan"
         config.default_model_filename = contract.ENGINE_FILENAME

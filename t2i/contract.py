@@ -271,6 +271,7 @@ TOKENIZER_DIRNAMES = ("tokenizer", "tokenizer_2", "tokenizer_3")
 SCHEDULER_DIRNAME = "scheduler"
 ONNX_FILENAME = "model.onnx"
 ENGINE_FILENAME = "model.plan"  # a TensorRT engine, beside the ONNX file it was built from
+OPENVINO_FILENAME = "model.xml"  # OpenVINO IR (model.bin beside it), converted from the verified ONNX
 MODEL_VERSION = "1"  # every model of the repository is served as version 1
 # The torch backend: the served model's diffusers folder (saved by export) in its assets, which its network
 # models load their components from; LoRA adapters beside it, one folder each (`python -m export --lora`).

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 import triton_python_backend_utils as pb_utils
 from torch.utils.dlpack import from_dlpack, to_dlpack
 
@@ -36,7 +37,10 @@ class TritonPythonModel:
             contract.model_assets_dir(repository, metadata.name) / contract.LORAS_DIRNAME,
         )
         self.logger = pb_utils.Logger
-        self.logger.log_info(f"{self.name}: {type(self.network.component).__name__} on {device}")
+        self.logger.log_info(
+            f"{self.name}: {type(self.network.component).__name__} on {device}, "
+            f"{torch.get_num_threads()} CPU threads"
+        )
 
     def execute(self, requests: list) -> list:
         # One response per request: a failure fails that request alone, never the whole batch.
