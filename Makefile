@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 # Scale-out on one machine: PostgreSQL, Redis, SeaweedFS, two Tritons, two frontend replicas (8000, 8001).
-.PHONY: install system-packages model serve scale-out test test-unit test-e2e lint format train eval export-sd15 export-sdxl export-flux-schnell export-sd35-medium bench bench-torch bench-quick perf-analyzer load clean
+.PHONY: install system-packages model serve scale-out test test-unit test-e2e lint format train eval export-sd15 export-sdxl export-flux-schnell export-sd35-medium bench bench-torch bench-openvino bench-quick perf-analyzer load clean
 
 install: $(STAMP)
 
@@ -103,7 +103,11 @@ export-sd35-medium: install
 # The torch backend on the CPU (FP32, bf16) against onnxruntime FP32 and diffusers (FP32, bf16), in one run:
 # the sd15 preset at 256x256/10 steps through REST; about 15 minutes and 16 GB of memory on 2 cores.
 bench-torch: install
-	$(PY) -m benchmarks.torch_backend
+	$(PY) -m benchmarks.cpu_backends --backend torch
+
+# OpenVINO auto (bf16 where the CPU has it) and FP32 against the same, plus 8 clients at once against one.
+bench-openvino: install
+	$(PY) -m benchmarks.cpu_backends --backend openvino
 
 # Benchmarks: tiny and sd15 (exports sd15 at 256x256 into var/bench, ~4 GB; about 15 minutes on 2 cores).
 bench: install perf-analyzer

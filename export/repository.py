@@ -202,7 +202,7 @@ def write_model_repository(
         if not result.ok:
             progress.close()
             raise VerificationFailed(
-                f"{triton_name}: ONNX output differs from PyTorch by {result.max_abs_diff:.3e}, "
+                f"{triton_name}: {runtime} output differs from PyTorch by {result.max_abs_diff:.3e}, "
                 f"above the tolerance {result.tolerance:.3e}"
             )
         if tensorrt:

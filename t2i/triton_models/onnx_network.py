@@ -13,6 +13,7 @@ import triton_python_backend_utils as pb_utils
 
 from t2i import contract
 from t2i.onnx_session import create_session
+from t2i.triton_models.network_errors import failed
 
 
 class TritonPythonModel:
@@ -24,7 +25,6 @@ class TritonPythonModel:
         self.session = create_session(model_file, int(threads))
         self.input_names = [tensor["name"] for tensor in config["input"]]
         self.output_names = [tensor["name"] for tensor in config["output"]]
-        self.logger = pb_utils.Logger
 
     def execute(self, requests: list) -> list:
         # One response per request: a failure fails that request alone, never the whole batch.
@@ -39,12 +39,5 @@ class TritonPythonModel:
                 tensors = [pb_utils.Tensor(n, o) for n, o in zip(self.output_names, outputs, strict=True)]
                 responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
             except Exception as exc:  # onnxruntime raises for shapes the graph cannot take
-                self.logger.log_error(f"{self.name}: {exc}")
-                responses.append(
-                    pb_utils.InferenceResponse(
-                        error=pb_utils.TritonError(
-                            f"{self.name} failed: {exc}", pb_utils.TritonError.INVALID_ARG
-                        )
-                    )
-                )
+                responses.append(failed(self.name, exc))
         return responses

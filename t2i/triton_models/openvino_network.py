@@ -11,6 +11,7 @@ import triton_python_backend_utils as pb_utils
 
 from t2i import contract
 from t2i.openvino_runtime import OpenVinoNetwork
+from t2i.triton_models.network_errors import failed
 
 
 class TritonPythonModel:
@@ -42,12 +43,5 @@ class TritonPythonModel:
                 tensors = [pb_utils.Tensor(name, outputs[name]) for name in self.output_names]
                 responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
             except Exception as exc:  # OpenVINO raises for shapes the network cannot take
-                self.logger.log_error(f"{self.name}: {exc}")
-                responses.append(
-                    pb_utils.InferenceResponse(
-                        error=pb_utils.TritonError(
-                            f"{self.name} failed: {exc}", pb_utils.TritonError.INVALID_ARG
-                        )
-                    )
-                )
+                responses.append(failed(self.name, exc))
         return responses

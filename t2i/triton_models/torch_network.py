@@ -15,6 +15,7 @@ from t2i import contract
 from t2i.contract import ModelMetadata
 from t2i.pipeline_io import decode_loras
 from t2i.torch_networks import DTYPES, TorchNetwork
+from t2i.triton_models.network_errors import failed
 
 
 class TritonPythonModel:
@@ -61,12 +62,5 @@ class TritonPythonModel:
                 ]
                 responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
             except Exception as exc:  # a shape the module cannot take, an adapter that fails to load
-                self.logger.log_error(f"{self.name}: {exc}")
-                responses.append(
-                    pb_utils.InferenceResponse(
-                        error=pb_utils.TritonError(
-                            f"{self.name} failed: {exc}", pb_utils.TritonError.INVALID_ARG
-                        )
-                    )
-                )
+                responses.append(failed(self.name, exc))
         return responses

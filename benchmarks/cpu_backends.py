@@ -1,0 +1,165 @@
+"""`make bench-torch` / `make bench-openvino`: a CPU backend against today's onnxruntime FP32 path and
+diffusers' own pipeline in FP32 and bf16, in one run, on one machine.
+
+    python -m benchmarks.cpu_backends --backend torch      # torch FP32 and bf16
+    python -m benchmarks.cpu_backends --backend openvino   # OpenVINO auto (bf16 where the CPU has it), FP32
+
+The SD 1.5-architecture preset (random weights) at 256x256, 10 steps, guidance 7.5: the exports are one
+repository (a catalogue) behind one Triton and the REST frontend, asked by model name; repeats are
+interleaved across systems so that machine noise hits all alike; for OpenVINO also 8 clients at once
+against one. The CPU model and its bf16 features are recorded (they decide what bf16 gains). Writes
+benchmarks/results/<backend>_backend_cpu.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from benchmarks import environment
+from benchmarks.run import RESULTS, measure
+from benchmarks.systems import DiffusersPyTorch, RestFrontend, System, Workload
+from export.cli import main as export_main
+from export.presets import build_preset
+from t2i.triton_server import TritonServer
+from testbed.frontend import free_port, frontend_process
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZE, STEPS, CLIENTS = 256, 10, 8
+BASELINE = "sd15-onnxruntime"
+# Per backend: served model -> the export's arguments beyond the preset; the first is the baseline.
+EXPORTS = {
+    "torch": {
+        BASELINE: ["--backend", "python-onnxruntime"],
+        "sd15-torch": ["--backend", "torch"],
+        "sd15-torch-bf16": ["--backend", "torch", "--precision", "bf16"],
+    },
+    "openvino": {
+        BASELINE: ["--backend", "python-onnxruntime"],
+        "sd15-openvino": ["--backend", "python-openvino"],
+        "sd15-openvino-fp32": ["--backend", "python-openvino", "--precision", "fp32"],
+    },
+}
+
+
+def pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cpu_backends", description=__doc__)
+    parser.add_argument("--backend", choices=EXPORTS, required=True)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args(argv)
+    exports = EXPORTS[args.backend]
+    work = ROOT / "var" / f"bench_{args.backend}"
+    repository = work / "repository"
+    for name, extra in exports.items():
+        command = [
+            "--preset",
+            "sd15",
+            "--name",
+            name,
+            "--native-size",
+            str(SIZE),
+            "--output",
+            str(repository),
+        ]
+        if export_main([*command, *extra]) != 0:
+            return 1
+    workload = Workload(size=SIZE, steps=STEPS)
+    components = build_preset("sd15")
+    systems: list[System] = [
+        DiffusersPyTorch(components, torch.float32, "diffusers PyTorch FP32"),
+        DiffusersPyTorch(components, torch.bfloat16, "diffusers PyTorch bf16"),
+    ]
+    del components  # the pipelines hold the weights they need
+    log, port = work / "triton.log", free_port()
+    url = f"http://127.0.0.1:{port}"
+    with (
+        TritonServer(repository, free_port(), work_dir=work / "triton", log_file=log) as triton,
+        frontend_process(triton.url, port, work / "frontend", {"T2I_RATE_LIMIT_PER_MINUTE": "0"}),
+    ):
+        rest = {name: RestFrontend(url, name, f"REST, {name}") for name in exports}
+        results = measure([*rest.values(), *systems], workload, args.repeats, f"{args.backend} backend")
+        images = {name: pixels(system.last_png) for name, system in rest.items()}
+        throughput = concurrent_throughput(url, list(exports)[1]) if args.backend == "openvino" else None
+    first, second = list(exports)[1:]
+    record = {
+        "machine": environment.describe(),
+        "workload": {"preset": "sd15", "size": SIZE, "steps": STEPS, "guidance_scale": 7.5, "batch": 1},
+        "end_to_end": results,
+        "agreement_255": {
+            f"{name} vs {BASELINE}": {
+                "max": int(np.abs(images[name] - images[BASELINE]).max()),
+                "mean": round(float(np.abs(images[name] - images[BASELINE]).mean()), 2),
+            }
+            for name in (first, second)
+        },
+        "throughput": throughput,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.backend}_backend_cpu.json").write_text(json.dumps(record, indent=2))
+    (RESULTS / f"{args.backend}_backend_cpu.md").write_text(table(record))
+    print(table(record))
+    return 0
+
+
+def concurrent_throughput(url: str, model: str) -> dict:
+    """Images per second with CLIENTS requests at once against one at a time (the pipeline batches the
+    ones that arrive together)."""
+    single = RestFrontend(url, model)
+    workload = Workload(size=SIZE, steps=STEPS)
+    started = time.perf_counter()
+    single.run(workload)
+    one = time.perf_counter() - started
+    clients = [RestFrontend(url, model) for _ in range(CLIENTS)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        list(pool.map(lambda c: c[1].run(Workload(SIZE, STEPS, seed=c[0])), enumerate(clients)))
+    many = time.perf_counter() - started
+    return {
+        "model": model,
+        "one_client_images_per_s": round(1 / one, 4),
+        f"{CLIENTS}_clients_images_per_s": round(CLIENTS / many, 4),
+        "ratio": round(one * CLIENTS / many, 2),
+    }
+
+
+def table(record: dict) -> str:
+    machine = record["machine"]
+    baseline = record["end_to_end"][f"REST, {BASELINE}"]["p50_s"]
+    lines = [
+        f"SD 1.5 architecture (random weights), {SIZE}x{SIZE}, {STEPS} steps, one image; "
+        f"{machine['cpu']} ({machine['cores']} cores; {', '.join(machine['cpu_flags']) or 'no'} "
+        "low-precision features)",
+        "",
+        "| system | p50 s | p95 s | vs onnxruntime REST |",
+        "|---|---|---|---|",
+    ]
+    for name, stats in record["end_to_end"].items():
+        lines.append(
+            f"| {name} | {stats['p50_s']:.2f} | {stats['p95_s']:.2f} | {baseline / stats['p50_s']:.2f}x |"
+        )
+    lines.append("")
+    for pair, diff in record["agreement_255"].items():
+        lines.append(f"- {pair}, same seed: max {diff['max']}/255, mean {diff['mean']}/255")
+    if record["throughput"]:
+        t = record["throughput"]
+        lines.append(
+            f"- {t['model']}: {t['one_client_images_per_s']} images/s with one client, "
+            f"{t[f'{CLIENTS}_clients_images_per_s']} with {CLIENTS} at once ({t['ratio']}x)"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
