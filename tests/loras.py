@@ -10,6 +10,8 @@ from diffusers import StableDiffusionPipeline
 from peft import LoraConfig, inject_adapter_in_model
 from peft.utils import get_peft_model_state_dict
 
+from export.presets import build_preset
+
 
 def make_lora(folder: Path, path: Path, text_encoder: bool) -> Path:
     """A random LoRA (init_lora_weights=False, so it changes the images) of the UNet's attention, and of
@@ -29,4 +31,10 @@ def make_lora(folder: Path, path: Path, text_encoder: bool) -> Path:
                     weight.mul_(4)
         layers[f"{part}_lora_layers"] = get_peft_model_state_dict(module)
     StableDiffusionPipeline.save_lora_weights(path, **layers)
+    return path
+
+
+def tiny_sd_folder(path: Path) -> Path:
+    """A tiny SD diffusers folder (the `tiny` preset's architecture, seed 5) at `path`."""
+    build_preset("tiny", seed=5).diffusers_pipeline().save_pretrained(path)
     return path

@@ -21,10 +21,9 @@ from PIL import Image
 
 from export.cli import main
 from export.components import load_checkpoint
-from export.presets import build_preset
 from t2i.triton_server import TritonServer
 from tests.e2e.conftest import free_port, running_frontend
-from tests.loras import make_lora
+from tests.loras import make_lora, tiny_sd_folder
 
 pytestmark = pytest.mark.e2e
 PROMPT = "a red circle on a blue background"
@@ -34,9 +33,7 @@ LORA = [{"name": "style", "scale": SCALE}]
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("torch_e2e") / "tiny-sd"
-    build_preset("tiny", seed=5).diffusers_pipeline().save_pretrained(path)
-    return path
+    return tiny_sd_folder(tmp_path_factory.mktemp("torch_e2e") / "tiny-sd")
 
 
 @pytest.fixture(scope="module")

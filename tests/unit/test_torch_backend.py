@@ -15,13 +15,12 @@ import torch
 
 from export.cli import main
 from export.components import load_checkpoint
-from export.presets import build_preset
 from t2i import contract
 from t2i.denoise import DenoisingPipeline, batch_key
 from t2i.onnx_networks import local_pipeline
 from t2i.request import GenerationRequest, InvalidRequest
 from t2i.torch_networks import TorchNetworks
-from tests.loras import make_lora
+from tests.loras import make_lora, tiny_sd_folder
 
 PROMPT = "a red circle on a blue background"
 SCALE = 0.8
@@ -29,9 +28,7 @@ SCALE = 0.8
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("torch") / "tiny-sd"
-    build_preset("tiny", seed=5).diffusers_pipeline().save_pretrained(path)
-    return path
+    return tiny_sd_folder(tmp_path_factory.mktemp("torch") / "tiny-sd")
 
 
 @pytest.fixture(scope="module")
