@@ -19,17 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.quality import psnr
 from benchmarks.systems import Workload, diffusers_images, internal_request, load_pipeline
 from export.presets import build_preset
 from t2i.tensorrt_networks import TensorRTNetworks
 
 # FP16 engines against an FP32 reference after 50 steps: images agree to within visible noise above this.
 PSNR_THRESHOLD_DB = 25.0
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
 
 
 def timed_diffusers(

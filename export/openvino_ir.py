@@ -3,6 +3,7 @@ the IR's own verification against PyTorch at the precision it will run in."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,20 +27,26 @@ def convert_to_openvino(onnx_path: Path) -> Path:
 
 
 def verify_openvino(
-    job: NetworkExport, ir_path: Path, precision: str, atol: float, rtol: float
+    job: NetworkExport,
+    ir_path: Path,
+    precision: str,
+    atol: float,
+    rtol: float,
+    samples: Sequence[Mapping[str, np.ndarray]] = (),
 ) -> tuple[Verification, str]:
-    """The IR in OpenVINO at `precision` (auto: this CPU's) against the PyTorch module; and the precision
-    it ran in."""
+    """The IR in OpenVINO at `precision` (auto: this CPU's) against the PyTorch module, on `samples` (by
+    input name; default: the export's verification inputs); and the precision it ran in."""
     network = OpenVinoNetwork(ir_path, precision)
-    feeds = {t.name: x.numpy() for t, x in zip(job.spec.inputs, job.verify_inputs, strict=True)}
-    outputs = network.run(feeds)
-    with torch.no_grad():
-        reference = job.module(*job.verify_inputs)
-    references = reference if isinstance(reference, tuple) else (reference,)
-    diff = max(
-        float(np.abs(outputs[t.name] - r.float().numpy()).max())
-        for t, r in zip(job.spec.outputs, references, strict=True)
-    )
-    scale = max(float(r.abs().max()) for r in references)
+    if not samples:
+        samples = [{t.name: x.numpy() for t, x in zip(job.spec.inputs, job.verify_inputs, strict=True)}]
+    diff = scale = 0.0
+    for feeds in samples:
+        outputs = network.run(dict(feeds))
+        with torch.no_grad():
+            reference = job.module(*(torch.from_numpy(feeds[t.name]) for t in job.spec.inputs))
+        references = reference if isinstance(reference, tuple) else (reference,)
+        for t, r in zip(job.spec.outputs, references, strict=True):
+            diff = max(diff, float(np.abs(outputs[t.name] - r.float().numpy()).max()))
+            scale = max(scale, float(r.abs().max()))
     tolerance = atol + max(rtol, MIN_RTOL[network.precision]) * scale
     return Verification(job.spec.name, diff, scale, tolerance), network.precision

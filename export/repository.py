@@ -14,6 +14,7 @@ import torch
 from tqdm import tqdm
 
 from export.components import Components
+from export.int8 import denoiser_ir, denoising_samples, quantize_int8
 from export.onnx_export import (
     EXTERNAL_DATA_FILENAME,
     Verification,
@@ -63,11 +64,18 @@ class ExportOptions:
     half_vae: bool = False
     timing_cache: str = "var/tensorrt_timing.cache"
     device: str = "cpu"  # the torch backend's: cpu or cuda
-    openvino_precision: str = "auto"  # what the OpenVINO backends compute in (t2i.openvino_runtime)
+    # The OpenVINO backends': what they compute in (t2i.openvino_runtime), or int8 (export.int8).
+    openvino_precision: str = "auto"
 
     def network_precision(self, network: str) -> str:
         is_vae = network in (contract.VAE_DECODER.name, contract.VAE_ENCODER.name)
         return "fp32" if is_vae and not self.half_vae else self.precision
+
+    @property
+    def openvino_compute(self) -> str:
+        """int8 quantizes the denoiser alone (export.int8): the rest, and its unquantized layers, run
+        in what auto picks."""
+        return "auto" if self.openvino_precision == "int8" else self.openvino_precision
 
     @property
     def dtype(self) -> torch.dtype:
@@ -132,6 +140,22 @@ def remove_pre_catalogue_export(repository: Path) -> str | None:
     return old_name
 
 
+def report_verification(
+    triton_name: str, precision: str, runtime: str, result: Verification, progress: tqdm
+) -> None:
+    tqdm.write(
+        f"{triton_name}: {precision}, max abs diff {runtime} vs "
+        f"PyTorch {result.max_abs_diff:.3e} "
+        f"(output scale {result.reference_scale:.3g}, tolerance {result.tolerance:.3e})"
+    )
+    if not result.ok:
+        progress.close()
+        raise VerificationFailed(
+            f"{triton_name}: {runtime} output differs from PyTorch by {result.max_abs_diff:.3e}, "
+            f"above the tolerance {result.tolerance:.3e}"
+        )
+
+
 def write_model_repository(
     components: Components, repository: Path, options: ExportOptions, digest: str
 ) -> list[Verification]:
@@ -190,28 +214,18 @@ def write_model_repository(
             result = verify_onnx(job, onnx_path, *tolerance)
         if openvino and result.ok:
             ir_path = convert_to_openvino(onnx_path)
-            result, precision = verify_openvino(job, ir_path, options.openvino_precision, *tolerance)
+            result, precision = verify_openvino(job, ir_path, options.openvino_compute, *tolerance)
         results.append(result)
         precisions[job.spec.name] = precision
         runtime = "saved" if torch_backend else "OpenVINO" if openvino else "onnxruntime"
-        tqdm.write(
-            f"{triton_name}: {precision}, max abs diff {runtime} vs "
-            f"PyTorch {result.max_abs_diff:.3e} "
-            f"(output scale {result.reference_scale:.3g}, tolerance {result.tolerance:.3e})"
-        )
-        if not result.ok:
-            progress.close()
-            raise VerificationFailed(
-                f"{triton_name}: {runtime} output differs from PyTorch by {result.max_abs_diff:.3e}, "
-                f"above the tolerance {result.tolerance:.3e}"
-            )
+        report_verification(triton_name, precision, runtime, result, progress)
         if tensorrt:
             progress.set_description(f"TensorRT engine {triton_name}")
             engine = version_dir / contract.ENGINE_FILENAME
             build_engine(onnx_path, engine, job.spec, metadata, precision, Path(options.timing_cache))
             tqdm.write(f"{triton_name}: TensorRT engine {precision} -> {engine}")
             progress.update()
-        served_precision = options.openvino_precision if openvino else precision
+        served_precision = options.openvino_compute if openvino else precision
         config = network_config(job.spec, metadata, options.backend, options.device, served_precision)
         (version_dir.parent / "config.pbtxt").write_text(config)
         model_py = version_dir / "model.py"
@@ -239,6 +253,19 @@ def write_model_repository(
     pipeline_version_dir = contract.version_dir(repository, contract.PIPELINE.name)
     (pipeline_version_dir / "model.py").write_text(MODEL_PY_HEADER + PIPELINE_MODEL_PY)
     (repository / contract.PIPELINE.name / "config.pbtxt").write_text(pipeline_config())
+    if openvino and options.openvino_precision == "int8":
+        # Calibrated on the denoiser's inputs while this model generates: after its assets are written.
+        job = next(j for j in jobs if j.spec.name == metadata.denoiser.name)
+        progress.set_description(f"int8 {contract.network_model_name(served, job.spec.name)}")
+        ir_path = denoiser_ir(repository, served, job.spec.name)
+        calibration, held_out = denoising_samples(repository, served, job.spec.name)
+        quantize_int8(ir_path, calibration)
+        tolerance = (options.atol, max(options.rtol, MIN_RTOL["int8"]))
+        result, compute = verify_openvino(job, ir_path, options.openvino_compute, *tolerance, held_out)
+        results = [result if r.network == job.spec.name else r for r in results]
+        precisions[job.spec.name] = f"int8, {compute}"
+        triton_name = contract.network_model_name(served, job.spec.name)
+        report_verification(triton_name, precisions[job.spec.name], "OpenVINO", result, progress)
     manifest = {
         "fingerprint": digest,
         "model": served,

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 
-# --precision of the OpenVINO backends: what the CPU computes in (the IR's weights stay FP32, or int8
-# for a compressed denoiser).
+# What OpenVINO computes in (the IR's weights are FP32, or int8 in a denoiser exported with --precision
+# int8, which computes in what auto picks).
 OPENVINO_PRECISIONS = ("auto", "fp32", "bf16")
 
 

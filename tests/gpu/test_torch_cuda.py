@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
+from benchmarks.quality import psnr
 from export.cli import main as export_main
 from export.presets import build_preset
 from t2i.onnx_networks import local_pipeline
@@ -19,11 +19,6 @@ from tests.loras import make_lora
 pytestmark = pytest.mark.gpu
 if not torch.cuda.is_available():
     pytest.skip("needs an NVIDIA GPU (CUDA not available)", allow_module_level=True)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def test_cuda_fp16_matches_the_cpu_fp32_export(tmp_path: Path) -> None:
