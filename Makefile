@@ -8,6 +8,12 @@ MODEL_REPOSITORY ?= model_repository
 # (random weights) or MODEL=path/to/a/diffusers/folder serve something else.
 MODEL ?= models/shapes
 PRESET ?=
+# How `make serve` and `make eval` export it: the fastest CPU backend whose images agree with FP32 within
+# the export's verification (benchmarks/results/openvino_backend_cpu.md): OpenVINO, computing in bf16 where
+# the CPU has bf16 units and FP32 elsewhere. PRECISION=int8 quantizes the denoiser; BACKEND=python-onnxruntime
+# is the FP32 onnxruntime path.
+BACKEND ?= python-openvino
+PRECISION ?= auto
 EXPORT_SOURCE = $(if $(PRESET),--preset $(PRESET),--model $(MODEL))
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -30,7 +36,7 @@ model: install
 	@if [ -f $(MODEL_REPOSITORY)/pipeline/config.pbtxt ]; then \
 		echo "$(MODEL_REPOSITORY) already holds a model"; \
 	else \
-		$(PY) -m export $(EXPORT_SOURCE) --output $(MODEL_REPOSITORY); \
+		$(PY) -m export $(EXPORT_SOURCE) --backend $(BACKEND) --precision $(PRECISION) --output $(MODEL_REPOSITORY); \
 	fi
 
 serve: model
@@ -75,7 +81,7 @@ train: install
 
 # Prompt following of the default model: PyTorch and the Triton path, read back from the pixels.
 eval: install
-	$(PY) -m benchmarks.prompt_following --model $(MODEL)
+	$(PY) -m benchmarks.prompt_following --model $(MODEL) --backend $(BACKEND) --precision $(PRECISION)
 
 # Full-size SD 1.5 architecture (random weights, ~4 GB of ONNX with external data), then one UNet step
 # in onnxruntime. Not part of CI: needs ~15 GB of memory and several minutes.
