@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -9,10 +8,7 @@ from export.components import load_checkpoint
 from export.presets import build_preset
 from export.repository import ExportOptions, fingerprint, write_model_repository
 
-ROOT = Path(__file__).resolve().parent.parent
-SHAPES_MODEL = ROOT / "models" / "shapes"
-# The backend `make serve` exports the default model with (the Makefile's BACKEND, said once there).
-SERVE_BACKEND = re.search(r"^BACKEND \?= (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)  # type: ignore[union-attr]
+SHAPES_MODEL = Path(__file__).resolve().parent.parent / "models" / "shapes"
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +26,7 @@ def tiny_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def shapes_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The committed default model (models/shapes) exported as `make serve` exports it."""
     repository = tmp_path_factory.mktemp("shapes_repository")
-    options = ExportOptions(backend=SERVE_BACKEND)
+    options = ExportOptions()
     write_model_repository(
         load_checkpoint(SHAPES_MODEL), repository, options, fingerprint({"model": "shapes"}, options)
     )

@@ -1,6 +1,5 @@
-"""The committed default model (models/shapes), exported as `make serve` exports it (OpenVINO, bf16 where
-the CPU has it) and run by the same loop that the Triton pipeline model runs: it draws what it is asked
-for. The full measurement is `make eval`."""
+"""The committed default model (models/shapes), exported to ONNX and run by the same loop that the Triton
+pipeline model runs: it draws what it is asked for. The full measurement is `make eval`."""
 
 from __future__ import annotations
 
@@ -12,9 +11,8 @@ import pytest
 from benchmarks.image_reading import read_image, read_shapes
 from t2i.denoise import DenoisingPipeline
 from t2i.onnx_networks import local_pipeline
-from t2i.openvino_networks import OpenVinoNetworks
 from t2i.request import GenerationRequest
-from tests.conftest import SERVE_BACKEND, SHAPES_MODEL
+from tests.conftest import SHAPES_MODEL
 from training.train import TRAINING_LOG
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,8 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def pipeline(shapes_repository: Path) -> DenoisingPipeline:
-    assert SERVE_BACKEND == "python-openvino"
-    return local_pipeline(shapes_repository, "shapes", OpenVinoNetworks(shapes_repository, "shapes"))
+    return local_pipeline(shapes_repository)
 
 
 def test_weights_are_small_enough_to_commit() -> None:
