@@ -74,8 +74,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="auto",
         help="dtype the networks are loaded, traced and served in; auto: the checkpoint's own on a GPU "
         "backend (tensorrt, onnxruntime-cuda), fp32 on the CPU backends; on the OpenVINO backends what "
-        "OpenVINO computes in (auto: bf16 where the serving CPU has it), or int8: the denoiser's weights "
-        "compressed to int8 by NNCF, computed in what auto picks",
+        "OpenVINO computes in (auto: bf16 where the serving CPU has it), or int8: the denoiser quantized "
+        "to int8 by NNCF (weights and activations), the rest computed in what auto picks",
     )
     parser.add_argument(
         "--half-vae",

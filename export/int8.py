@@ -1,6 +1,6 @@
 """`--precision int8` on the OpenVINO backends: the denoiser quantized to int8 weights and activations by
 NNCF's post-training quantization, calibrated on the denoiser's own inputs while the exported model (its
-FP32 IR) generates a few pictures at its defaults. The denoiser is where nearly all the time goes; the text
+FP32 IR) generates a few pictures. The denoiser is where nearly all the time goes; the text
 encoders and the VAE stay as `auto` runs them.
 
 Calibrating on real denoising inputs (latents at every noise level of the schedule, the text encoder's
@@ -17,7 +17,6 @@ import numpy as np
 import openvino as ov
 import torch
 
-from t2i import contract
 from t2i.contract import ModelSpec
 from t2i.onnx_networks import local_pipeline
 from t2i.openvino_networks import OpenVinoNetworks
@@ -89,7 +88,3 @@ def quantize_int8(ir_path: Path, samples: list[dict[str, np.ndarray]]) -> None:
     del model, quantized
     for suffix in (".xml", ".bin"):
         staged.with_suffix(suffix).replace(ir_path.with_suffix(suffix))
-
-
-def denoiser_ir(repository: Path, served: str, denoiser: str) -> Path:
-    return contract.network_dir(repository, served, denoiser) / contract.OPENVINO_FILENAME

@@ -21,8 +21,8 @@ from onnx import TensorProto, numpy_helper
 from t2i.openvino_runtime import OPENVINO_PRECISIONS
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
-# What the OpenVINO backends take: the precision OpenVINO computes in, or int8 (the denoiser's weights
-# compressed to int8 by NNCF, computed in what auto picks).
+# What the OpenVINO backends take: the precision OpenVINO computes in, or int8 (the denoiser quantized
+# by NNCF, export.int8; the rest computed in what auto picks).
 OPENVINO_EXPORT_PRECISIONS = (*OPENVINO_PRECISIONS, "int8")
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Backends whose kernels run half precision; onnxruntime's CPU kernels are FP32, so the CPU backends
@@ -64,8 +64,8 @@ def resolve_precision(requested: str, backend: str, stored: str, device: str = "
     half_kernels = backend in HALF_BACKENDS or (backend == "torch" and device == "cuda")
     if requested == "int8":
         raise PrecisionError(
-            "--precision int8 is the OpenVINO backends' (python-openvino, openvino): the denoiser's weights "
-            "compressed to int8 by NNCF"
+            "--precision int8 is the OpenVINO backends' (python-openvino, openvino): the denoiser quantized "
+            "to int8 by NNCF"
         )
     if requested == "auto":
         return stored if half_kernels else "fp32"
@@ -79,7 +79,7 @@ def resolve_precision(requested: str, backend: str, stored: str, device: str = "
 
 def check_openvino_precision(requested: str) -> str:
     """The OpenVINO backends compute in FP32 or bf16 (auto: bf16 where the serving CPU has it); int8
-    compresses the denoiser's weights and computes in what auto picks."""
+    quantizes the denoiser and computes the rest in what auto picks."""
     if requested not in OPENVINO_EXPORT_PRECISIONS:
         raise PrecisionError(
             f"--precision {requested}: the OpenVINO backends run {', '.join(OPENVINO_EXPORT_PRECISIONS)}"

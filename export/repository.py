@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from export.components import Components
-from export.int8 import denoiser_ir, denoising_samples, quantize_int8
+from export.int8 import denoising_samples, quantize_int8
 from export.onnx_export import (
     EXTERNAL_DATA_FILENAME,
     Verification,
@@ -256,15 +256,15 @@ def write_model_repository(
     if openvino and options.openvino_precision == "int8":
         # Calibrated on the denoiser's inputs while this model generates: after its assets are written.
         job = next(j for j in jobs if j.spec.name == metadata.denoiser.name)
-        progress.set_description(f"int8 {contract.network_model_name(served, job.spec.name)}")
-        ir_path = denoiser_ir(repository, served, job.spec.name)
+        triton_name = contract.network_model_name(served, job.spec.name)
+        progress.set_description(f"int8 {triton_name}")
+        ir_path = contract.network_dir(repository, served, job.spec.name) / contract.OPENVINO_FILENAME
         calibration, held_out = denoising_samples(repository, served, job.spec.name)
         quantize_int8(ir_path, calibration)
         tolerance = (options.atol, max(options.rtol, MIN_RTOL["int8"]))
         result, compute = verify_openvino(job, ir_path, options.openvino_compute, *tolerance, held_out)
         results = [result if r.network == job.spec.name else r for r in results]
         precisions[job.spec.name] = f"int8, {compute}"
-        triton_name = contract.network_model_name(served, job.spec.name)
         report_verification(triton_name, precisions[job.spec.name], "OpenVINO", result, progress)
     manifest = {
         "fingerprint": digest,
