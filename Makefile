@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+OPTIMUM_VENV := var/optimum-intel
+OPTIMUM_PY := $(OPTIMUM_VENV)/bin/python
 MODEL_REPOSITORY ?= model_repository
 # The default model: trained on the shapes dataset (training/), committed under models/shapes. PRESET=tiny
 # (random weights) or MODEL=path/to/a/diffusers/folder serve something else.
@@ -19,7 +21,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 # Scale-out on one machine: PostgreSQL, Redis, SeaweedFS, two Tritons, two frontend replicas (8000, 8001).
-.PHONY: install system-packages model serve scale-out test test-unit test-e2e lint format train eval export-sd15 export-sdxl export-flux-schnell export-sd35-medium bench bench-torch bench-openvino bench-quick perf-analyzer load clean
+.PHONY: install system-packages model serve scale-out test test-unit test-e2e lint format train eval export-sd15 export-sdxl export-flux-schnell export-sd35-medium bench bench-torch bench-openvino optimum-intel-venv bench-quick perf-analyzer load clean
 
 install: $(STAMP)
 
@@ -111,9 +113,20 @@ export-sd35-medium: install
 bench-torch: install
 	$(PY) -m benchmarks.cpu_backends --backend torch
 
-# OpenVINO auto (bf16 where the CPU has it) and FP32 against the same, plus 8 clients at once against one.
-bench-openvino: install
-	$(PY) -m benchmarks.cpu_backends --backend openvino
+# OpenVINO auto (bf16 where the CPU has it), FP32 and int8 against the same and optimum-intel's pipeline,
+# plus 8 clients at once against one.
+bench-openvino: install $(OPTIMUM_PY)
+	$(PY) -m benchmarks.cpu_backends --backend openvino --optimum-python $(OPTIMUM_PY)
+
+# optimum-intel pins older diffusers, transformers and huggingface-hub than this project: its own venv.
+# The torchvision pip pairs with it fails to load beside the CPU torch ("torchvision::nms does not exist"),
+# and transformers then refuses the AutoProcessor optimum imports; nothing here needs it, so it goes.
+optimum-intel-venv: $(OPTIMUM_PY)
+
+$(OPTIMUM_PY):
+	$(PYTHON) -m venv $(OPTIMUM_VENV)
+	$(OPTIMUM_VENV)/bin/pip install --quiet torch==2.13.0 'optimum-intel[openvino]==2.2.0' diffusers==0.39.0 'numpy<2'
+	$(OPTIMUM_VENV)/bin/pip uninstall --yes --quiet torchvision
 
 # Benchmarks: tiny and sd15 (exports sd15 at 256x256 into var/bench, ~4 GB; about 15 minutes on 2 cores).
 bench: install perf-analyzer

@@ -3,6 +3,7 @@ diffusers' own pipeline in FP32 and bf16, in one run, on one machine.
 
     python -m benchmarks.cpu_backends --backend torch      # torch FP32 and bf16
     python -m benchmarks.cpu_backends --backend openvino   # OpenVINO auto (bf16 where it can), FP32, int8
+    ... --optimum-python var/optimum-intel/bin/python      # and optimum-intel's OpenVINO pipeline
 
 The SD 1.5-architecture preset (random weights) at 256x256, 10 steps, guidance 7.5: the exports are one
 repository (a catalogue) behind one Triton and the REST frontend, asked by model name; repeats are
@@ -14,27 +15,33 @@ benchmarks/results/<backend>_backend_cpu.{json,md}.
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import numpy as np
 import torch
+import tritonclient.grpc as grpcclient
 from PIL import Image
 
 from benchmarks import environment
 from benchmarks.quality import psnr
 from benchmarks.run import RESULTS, measure
-from benchmarks.systems import DiffusersPyTorch, RestFrontend, System, Workload
+from benchmarks.systems import DiffusersPyTorch, OptimumIntel, RestFrontend, System, Workload
 from export.cli import main as export_main
 from export.presets import build_preset
+from t2i import contract
 from t2i.triton_server import TritonServer
 from testbed.frontend import free_port, frontend_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE, STEPS, CLIENTS = 256, 10, 8
+# Explicit model control, everything loaded: the concurrent part unloads all but the model it measures.
+MODEL_CONTROL = ("--model-control-mode=explicit", "--load-model=*")
 QUALITY_SEEDS = (1, 2, 3)
 BASELINE = "sd15-onnxruntime"
 # Per backend: served model -> the export's arguments beyond the preset; the first is the baseline.
@@ -61,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cpu_backends", description=__doc__)
     parser.add_argument("--backend", choices=EXPORTS, required=True)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--optimum-python",
+        type=Path,
+        help="a Python with optimum-intel (make optimum-intel-venv): adds its OVStableDiffusionPipeline",
+    )
     args = parser.parse_args(argv)
     exports = EXPORTS[args.backend]
     work = ROOT / "var" / f"bench_{args.backend}"
@@ -84,15 +96,26 @@ def main(argv: list[str] | None = None) -> int:
         DiffusersPyTorch(components, torch.float32, "diffusers PyTorch FP32"),
         DiffusersPyTorch(components, torch.bfloat16, "diffusers PyTorch bf16"),
     ]
+    optimum = None
+    if args.optimum_python:
+        folder = work / "sd15_diffusers"  # the same weights, as the folder optimum-intel reads
+        components.diffusers_pipeline().save_pretrained(folder)
+        optimum = OptimumIntel(args.optimum_python, folder, SIZE, work)
+        systems.append(optimum)
     del components  # the pipelines hold the weights they need
     log, port = work / "triton.log", free_port()
     url = f"http://127.0.0.1:{port}"
+    server = TritonServer(
+        repository, free_port(), work_dir=work / "triton", log_file=log, extra_args=MODEL_CONTROL
+    )
     with (
-        TritonServer(repository, free_port(), work_dir=work / "triton", log_file=log) as triton,
+        server as triton,
         frontend_process(triton.url, port, work / "frontend", {"T2I_RATE_LIMIT_PER_MINUTE": "0"}),
     ):
         rest = {name: RestFrontend(url, name, f"REST, {name}") for name in exports}
         results = measure([*rest.values(), *systems], workload, args.repeats, f"{args.backend} backend")
+        # optimum-intel's images are not compared: its pipeline differs from diffusers' own even in FP32
+        # with the same latents (61/255 on the tiny preset), so a PSNR would not be the precision's cost.
         images = {name: same_seed_images(system) for name, system in rest.items()}
         record = {
             "machine": environment.describe(),
@@ -103,11 +126,20 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name} vs {BASELINE}": agreement(images[name], images[BASELINE])
                 for name in list(exports)[1:]
             },
+            "optimum_intel": optimum.description if optimum else None,
             "throughput": None,
         }
         write(args.backend, record)  # kept should the concurrent part fail
         if args.backend == "openvino":
-            record["throughput"] = concurrent_throughput(url, list(exports)[1])
+            # 8 batched requests need memory that four sd15 exports and two PyTorch pipelines leave short
+            # on a 24 GiB machine (the run was killed there): only the measured model stays.
+            measured = list(exports)[1]
+            if optimum:
+                optimum.close()
+            del systems, optimum
+            gc.collect()
+            keep_only(triton.url, url, measured)
+            record["throughput"] = concurrent_throughput(url, measured)
     write(args.backend, record)
     print(table(record))
     return 0
@@ -134,6 +166,22 @@ def same_seed_images(system: RestFrontend) -> list[np.ndarray]:
         system.run(Workload(SIZE, STEPS, seed=seed))
         pictures.append(pixels(system.last_png))
     return pictures
+
+
+def keep_only(triton_url: str, frontend_url: str, served: str) -> None:
+    """Unloads every other served model's networks and waits until the frontend's catalogue says so."""
+    with grpcclient.InferenceServerClient(triton_url) as client:
+        for entry in client.get_model_repository_index().models:
+            owner = contract.served_name_of(entry.name)
+            if owner is not None and owner[0] != served:
+                client.unload_model(entry.name)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        cards = httpx.get(f"{frontend_url}/v1/models").json()["data"]
+        if [card["id"] for card in cards if card["id"] == card["root"]] == [served]:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"the catalogue still serves more than {served} after unloading the others")
 
 
 def concurrent_throughput(url: str, model: str) -> dict:
@@ -177,6 +225,12 @@ def table(record: dict) -> str:
         lines.append(
             f"- {pair}, seeds {', '.join(map(str, QUALITY_SEEDS))}: max {diff['max']}/255, "
             f"mean {diff['mean']}/255, PSNR {diff['psnr_db']} dB"
+        )
+    if record.get("optimum_intel"):
+        described = record["optimum_intel"]
+        lines.append(
+            f"- optimum-intel's OVStableDiffusionPipeline: its own export, static {SIZE}x{SIZE}, UNet in "
+            f"{described['unet_precision']} (OpenVINO {described['openvino'].split('-')[0]})"
         )
     if record["throughput"]:
         t = record["throughput"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
+import subprocess
 import threading
 import time
 from collections.abc import Mapping
@@ -86,6 +88,52 @@ class DiffusersPyTorch:
 
     def run(self, workload: Workload) -> None:
         diffusers_images(self.pipeline, workload)
+
+
+class OptimumIntel:
+    """optimum-intel's OpenVINO pipeline on the same weights (a diffusers folder), in its own virtual
+    environment: one worker process (benchmarks/optimum_intel_worker.py) that exports, compiles for the
+    workload's size and then answers one request per line."""
+
+    name = "optimum-intel OpenVINO"
+    WORKER = Path(__file__).with_name("optimum_intel_worker.py")
+
+    def __init__(self, python: Path, folder: Path, size: int, work_dir: Path):
+        self.png = work_dir / "optimum_intel.png"
+        self.process = subprocess.Popen(
+            [str(python), str(self.WORKER), str(folder), str(size)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.description = self._answer()  # optimum's precision and OpenVINO version
+        self.size = size
+
+    def _answer(self) -> dict:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the optimum-intel worker exited with {self.process.wait()}")
+        return json.loads(line)
+
+    def run(self, workload: Workload) -> None:
+        assert self.process.stdin is not None and workload.size == self.size
+        request = {
+            "prompt": PROMPT,
+            "negative_prompt": NEGATIVE,
+            "steps": workload.steps,
+            "guidance_scale": GUIDANCE,
+            "seed": workload.seed,
+            "png": str(self.png),
+        }
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        self._answer()
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
 
 
 class TimedNetworks(OnnxNetworks):
