@@ -21,7 +21,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 # Scale-out on one machine: PostgreSQL, Redis, SeaweedFS, two Tritons, two frontend replicas (8000, 8001).
-.PHONY: install system-packages model serve scale-out test test-unit test-e2e lint format train eval export-sd15 export-sdxl export-flux-schnell export-sd35-medium bench bench-torch bench-openvino optimum-intel-venv bench-quick perf-analyzer load clean
+.PHONY: install system-packages model serve scale-out test test-unit test-e2e lint format train eval export-sd15 export-sdxl export-flux-schnell export-sd35-medium bench bench-torch bench-openvino bench-openvino-512 optimum-intel-venv bench-quick perf-analyzer load clean
 
 install: $(STAMP)
 
@@ -111,12 +111,19 @@ export-sd35-medium: install
 # The torch backend on the CPU (FP32, bf16) against onnxruntime FP32 and diffusers (FP32, bf16), in one run:
 # the sd15 preset at 256x256/10 steps through REST; about 15 minutes and 16 GB of memory on 2 cores.
 bench-torch: install
-	$(PY) -m benchmarks.cpu_backends --backend torch
+	$(PY) -m benchmarks.cpu_backends --backend torch --clients 0
 
 # OpenVINO auto (bf16 where the CPU has it), FP32 and int8 against the same and optimum-intel's pipeline,
 # plus 8 clients at once against one.
 bench-openvino: install $(OPTIMUM_PY)
 	$(PY) -m benchmarks.cpu_backends --backend openvino --optimum-python $(OPTIMUM_PY)
+
+# 512x512, 20 steps (8x the work): only what the targets compare, one timed run each after the warm-up,
+# no same-seed images, no concurrent part; about 25 minutes on 2 cores.
+bench-openvino-512: install $(OPTIMUM_PY)
+	$(PY) -m benchmarks.cpu_backends --backend openvino --size 512 --steps 20 --repeats 1 \
+		--models sd15-openvino sd15-openvino-int8 --diffusers bf16 --seeds 0 --clients 0 \
+		--optimum-python $(OPTIMUM_PY)
 
 # optimum-intel pins older diffusers, transformers and huggingface-hub than this project: its own venv.
 # The torchvision pip pairs with it fails to load beside the CPU torch ("torchvision::nms does not exist"),

@@ -5,11 +5,13 @@ diffusers' own pipeline in FP32 and bf16, in one run, on one machine.
     python -m benchmarks.cpu_backends --backend openvino   # OpenVINO auto (bf16 where it can), FP32, int8
     ... --optimum-python var/optimum-intel/bin/python      # and optimum-intel's OpenVINO pipeline
 
-The SD 1.5-architecture preset (random weights) at 256x256, 10 steps, guidance 7.5: the exports are one
-repository (a catalogue) behind one Triton and the REST frontend, asked by model name; repeats are
-interleaved across systems so that machine noise hits all alike; for OpenVINO also 8 clients at once
-against one. The CPU model and its bf16 features are recorded (they decide what bf16 gains). Writes
-benchmarks/results/<backend>_backend_cpu.{json,md}.
+The SD 1.5-architecture preset (random weights) at 256x256, 10 steps, guidance 7.5 (or --size, --steps):
+the exports are one repository (a catalogue) behind one Triton and the REST frontend, asked by model name;
+repeats are interleaved across systems so that machine noise hits all alike; then the same seeds' images
+against the onnxruntime ones, and 8 clients at once against one. The CPU model and its bf16 features are
+recorded (they decide what bf16 gains). Writes benchmarks/results/<backend>_backend_cpu.{json,md}
+(`_<size>x<steps>` added for another workload). `make bench-openvino-512` is the 512x512, 20-step run of
+what the targets compare, on one run each.
 """
 
 from __future__ import annotations
@@ -39,9 +41,7 @@ from t2i.triton_server import TritonServer
 from testbed.frontend import free_port, frontend_process
 
 ROOT = Path(__file__).resolve().parent.parent
-SIZE, STEPS, CLIENTS = 256, 10, 8
-# Explicit model control, everything loaded: the concurrent part unloads all but the model it measures.
-MODEL_CONTROL = ("--model-control-mode=explicit", "--load-model=*")
+SIZE, STEPS, CLIENTS = 256, 10, 8  # the defaults; --size, --steps, --clients
 QUALITY_SEEDS = (1, 2, 3)
 BASELINE = "sd15-onnxruntime"
 # Per backend: served model -> the export's arguments beyond the preset; the first is the baseline.
@@ -58,26 +58,51 @@ EXPORTS = {
         "sd15-openvino-int8": ["--backend", "python-openvino", "--precision", "int8"],
     },
 }
+DIFFUSERS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+# Explicit model control, everything loaded: the concurrent part unloads all but the model it measures.
+MODEL_CONTROL = ("--model-control-mode=explicit", "--load-model=*")
 
 
 def pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cpu_backends", description=__doc__)
     parser.add_argument("--backend", choices=EXPORTS, required=True)
+    parser.add_argument("--size", type=int, default=SIZE)
+    parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--models", nargs="+", help="the exports to measure beside the baseline (all)")
+    parser.add_argument("--diffusers", nargs="*", choices=DIFFUSERS, default=list(DIFFUSERS))
+    parser.add_argument("--seeds", type=int, default=len(QUALITY_SEEDS), help="same-seed images compared")
+    parser.add_argument("--clients", type=int, default=CLIENTS, help="at once against one (0: not measured)")
     parser.add_argument(
         "--optimum-python",
         type=Path,
         help="a Python with optimum-intel (make optimum-intel-venv): adds its OVStableDiffusionPipeline",
     )
     args = parser.parse_args(argv)
-    exports = EXPORTS[args.backend]
+    known = EXPORTS[args.backend]
+    unknown = sorted(set(args.models or ()) - set(known))
+    if unknown:
+        parser.error(f"--models: no export named {', '.join(unknown)} (known: {', '.join(known)})")
+    args.exports = {
+        name: extra
+        for name, extra in known.items()
+        if name == BASELINE or not args.models or name in args.models
+    }
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    exports: dict[str, list[str]] = args.exports
     work = ROOT / "var" / f"bench_{args.backend}"
     repository = work / "repository"
     for name, extra in exports.items():
+        # Exported for the default size whatever --size is: one set of exports serves both (a model serves
+        # other sizes than its native one), and the int8 denoiser is calibrated where it is exported.
         command = [
             "--preset",
             "sd15",
@@ -90,18 +115,15 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if export_main([*command, *extra]) != 0:
             return 1
-    workload = Workload(size=SIZE, steps=STEPS)
+    workload = Workload(size=args.size, steps=args.steps)
     components = build_preset("sd15")
     systems: list[System] = [
-        DiffusersPyTorch(components, torch.float32, "diffusers PyTorch FP32"),
-        DiffusersPyTorch(components, torch.bfloat16, "diffusers PyTorch bf16"),
+        DiffusersPyTorch(components, DIFFUSERS[dtype], f"diffusers PyTorch {dtype.upper()}")
+        for dtype in args.diffusers
     ]
-    optimum = None
+    folder = work / "sd15_diffusers"  # the same weights, as the folder optimum-intel reads
     if args.optimum_python:
-        folder = work / "sd15_diffusers"  # the same weights, as the folder optimum-intel reads
         components.diffusers_pipeline().save_pretrained(folder)
-        optimum = OptimumIntel(args.optimum_python, folder, SIZE, work)
-        systems.append(optimum)
     del components  # the pipelines hold the weights they need
     log, port = work / "triton.log", free_port()
     url = f"http://127.0.0.1:{port}"
@@ -114,41 +136,71 @@ def main(argv: list[str] | None = None) -> int:
     ):
         rest = {name: RestFrontend(url, name, f"REST, {name}") for name in exports}
         results = measure([*rest.values(), *systems], workload, args.repeats, f"{args.backend} backend")
-        # optimum-intel's images are not compared: its pipeline differs from diffusers' own even in FP32
-        # with the same latents (61/255 on the tiny preset), so a PSNR would not be the precision's cost.
-        images = {name: same_seed_images(system) for name, system in rest.items()}
+        seeds = QUALITY_SEEDS[: args.seeds]
+        images = {name: same_seed_images(system, workload, seeds) for name, system in rest.items()}
         record = {
             "machine": environment.describe(),
-            "workload": {"preset": "sd15", "size": SIZE, "steps": STEPS, "guidance_scale": 7.5, "batch": 1},
+            "workload": {
+                "preset": "sd15",
+                "size": args.size,
+                "steps": args.steps,
+                "guidance_scale": 7.5,
+                "batch": 1,
+                "seeds": list(seeds),
+            },
             "end_to_end": results,
-            # Each backend against FP32 onnxruntime for the same QUALITY_SEEDS (PSNR: the cost of bf16, int8).
+            # Each backend against FP32 onnxruntime for the same seeds (PSNR: the cost of bf16, int8).
             "agreement_255": {
                 f"{name} vs {BASELINE}": agreement(images[name], images[BASELINE])
                 for name in list(exports)[1:]
+                if seeds
             },
-            "optimum_intel": optimum.description if optimum else None,
+            "optimum_intel": None,
             "throughput": None,
         }
-        write(args.backend, record)  # kept should the concurrent part fail
-        if args.backend == "openvino":
-            # 8 batched requests need memory that four sd15 exports and two PyTorch pipelines leave short
-            # on a 24 GiB machine (the run was killed there): only the measured model stays.
-            measured = list(exports)[1]
-            if optimum:
-                optimum.close()
-            del systems, optimum
-            gc.collect()
-            keep_only(triton.url, url, measured)
-            record["throughput"] = concurrent_throughput(url, measured)
-    write(args.backend, record)
+        write(args, record)  # kept should a later part fail
+        # Four sd15 exports and two PyTorch pipelines fill a 24 GiB machine (the concurrent part was
+        # killed there, and optimum-intel's pipeline beside them made everything page): what follows runs
+        # with the first export alone loaded.
+        measured = list(exports)[1]
+        del systems
+        gc.collect()
+        keep_only(triton.url, url, measured)
+        if args.optimum_python:
+            paired = RestFrontend(url, measured, f"REST, {measured} (again, beside optimum-intel)")
+            described = optimum_intel(args, folder, paired, workload, work)
+            results.update(described.pop("end_to_end"))
+            record["optimum_intel"] = described
+            write(args, record)
+        if args.clients:
+            record["throughput"] = concurrent_throughput(url, measured, workload, args.clients)
+    write(args, record)
     print(table(record))
     return 0
 
 
-def write(backend: str, record: dict) -> None:
+def optimum_intel(
+    args: argparse.Namespace, folder: Path, paired: RestFrontend, workload: Workload, work: Path
+) -> dict:
+    """optimum-intel's pipeline interleaved with the measured export again (the pair shows whether the
+    machine drifted since the first part). Its images are not compared: its pipeline differs from
+    diffusers' own even in FP32 with the same latents (61/255 on the tiny preset), so a PSNR would not be
+    the cost of a precision."""
+    optimum = OptimumIntel(args.optimum_python, folder, args.size, work)
+    try:
+        results = measure([paired, optimum], workload, args.repeats, "optimum-intel")
+    finally:
+        optimum.close()
+    return {**optimum.description, "end_to_end": results}
+
+
+def write(args: argparse.Namespace, record: dict) -> None:
+    """benchmarks/results/<backend>_backend_cpu.*, with _<size>x<steps> for another workload."""
+    workload = "" if (args.size, args.steps) == (SIZE, STEPS) else f"_{args.size}x{args.steps}"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{backend}_backend_cpu.json").write_text(json.dumps(record, indent=2))
-    (RESULTS / f"{backend}_backend_cpu.md").write_text(table(record))
+    stem = RESULTS / f"{args.backend}_backend_cpu{workload}"
+    stem.with_suffix(".json").write_text(json.dumps(record, indent=2))
+    stem.with_suffix(".md").write_text(table(record))
 
 
 def agreement(pictures: list[np.ndarray], references: list[np.ndarray]) -> dict:
@@ -160,10 +212,10 @@ def agreement(pictures: list[np.ndarray], references: list[np.ndarray]) -> dict:
     }
 
 
-def same_seed_images(system: RestFrontend) -> list[np.ndarray]:
+def same_seed_images(system: RestFrontend, workload: Workload, seeds: tuple[int, ...]) -> list[np.ndarray]:
     pictures = []
-    for seed in QUALITY_SEEDS:
-        system.run(Workload(SIZE, STEPS, seed=seed))
+    for seed in seeds:
+        system.run(Workload(workload.size, workload.steps, seed=seed))
         pictures.append(pixels(system.last_png))
     return pictures
 
@@ -184,32 +236,34 @@ def keep_only(triton_url: str, frontend_url: str, served: str) -> None:
     raise RuntimeError(f"the catalogue still serves more than {served} after unloading the others")
 
 
-def concurrent_throughput(url: str, model: str) -> dict:
-    """Images per second with CLIENTS requests at once against one at a time (the pipeline batches the
+def concurrent_throughput(url: str, model: str, workload: Workload, clients: int) -> dict:
+    """Images per second with `clients` requests at once against one at a time (the pipeline batches the
     ones that arrive together)."""
     single = RestFrontend(url, model)
-    workload = Workload(size=SIZE, steps=STEPS)
     started = time.perf_counter()
     single.run(workload)
     one = time.perf_counter() - started
-    clients = [RestFrontend(url, model) for _ in range(CLIENTS)]
+    frontends = [RestFrontend(url, model) for _ in range(clients)]
     started = time.perf_counter()
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        list(pool.map(lambda c: c[1].run(Workload(SIZE, STEPS, seed=c[0])), enumerate(clients)))
+    with ThreadPoolExecutor(clients) as pool:
+        seeded = [Workload(workload.size, workload.steps, seed=seed) for seed in range(clients)]
+        list(pool.map(lambda frontend, each: frontend.run(each), frontends, seeded))
     many = time.perf_counter() - started
     return {
         "model": model,
+        "clients": clients,
         "one_client_images_per_s": round(1 / one, 4),
-        f"{CLIENTS}_clients_images_per_s": round(CLIENTS / many, 4),
-        "ratio": round(one * CLIENTS / many, 2),
+        f"{clients}_clients_images_per_s": round(clients / many, 4),
+        "ratio": round(one * clients / many, 2),
     }
 
 
 def table(record: dict) -> str:
-    machine = record["machine"]
+    machine, workload = record["machine"], record["workload"]
+    size, seeds = workload["size"], workload.get("seeds", QUALITY_SEEDS)
     baseline = record["end_to_end"][f"REST, {BASELINE}"]["p50_s"]
     lines = [
-        f"SD 1.5 architecture (random weights), {SIZE}x{SIZE}, {STEPS} steps, one image; "
+        f"SD 1.5 architecture (random weights), {size}x{size}, {workload['steps']} steps, one image; "
         f"{machine['cpu']} ({machine['cores']} cores; {', '.join(machine['cpu_flags']) or 'no'} "
         "low-precision features)",
         "",
@@ -223,20 +277,22 @@ def table(record: dict) -> str:
     lines.append("")
     for pair, diff in record["agreement_255"].items():
         lines.append(
-            f"- {pair}, seeds {', '.join(map(str, QUALITY_SEEDS))}: max {diff['max']}/255, "
+            f"- {pair}, seeds {', '.join(map(str, seeds))}: max {diff['max']}/255, "
             f"mean {diff['mean']}/255, PSNR {diff['psnr_db']} dB"
         )
     if record.get("optimum_intel"):
         described = record["optimum_intel"]
         lines.append(
-            f"- optimum-intel's OVStableDiffusionPipeline: its own export, static {SIZE}x{SIZE}, UNet in "
-            f"{described['unet_precision']} (OpenVINO {described['openvino'].split('-')[0]})"
+            f"- optimum-intel's OVStableDiffusionPipeline: its own export, static {size}x{size}, UNet in "
+            f"{described['unet_precision']} (OpenVINO {described['openvino'].split('-')[0]}); measured after "
+            "the others, interleaved with the first export again, the rest unloaded"
         )
     if record["throughput"]:
         t = record["throughput"]
+        clients = t.get("clients", CLIENTS)
         lines.append(
             f"- {t['model']}: {t['one_client_images_per_s']} images/s with one client, "
-            f"{t[f'{CLIENTS}_clients_images_per_s']} with {CLIENTS} at once ({t['ratio']}x)"
+            f"{t[f'{clients}_clients_images_per_s']} with {clients} at once ({t['ratio']}x)"
         )
     return "\n".join(lines) + "\n"
 
