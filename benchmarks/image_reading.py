@@ -42,6 +42,12 @@ class Reading:
     position: str | None  # a key of training.shapes.POSITIONS
     shape_iou: float = 0.0
 
+    @property
+    def named(self) -> tuple[str | None, ...]:
+        """What was read, without how well the template fitted: two readings agree when these do (the
+        fit's score differs with any pixel, e.g. between FP32 and bf16 images)."""
+        return self.background, self.colour, self.shape, self.position
+
 
 def nearest_colours(pixels: np.ndarray) -> np.ndarray:
     """Index into PALETTE of the nearest named colour for each RGB row of `pixels`."""

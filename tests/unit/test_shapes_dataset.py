@@ -3,6 +3,8 @@ evaluation uses, checked on the dataset's own renders."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from PIL import Image
 
@@ -112,12 +114,9 @@ def test_reader_reads_every_render_correctly() -> None:
     for _ in range(300):
         layout = random_layout(rng, all_triples())
         reading = read_image(render(layout))
-        assert (reading.background, reading.colour, reading.shape, reading.position) == (
-            layout.background,
-            layout.colour,
-            layout.shape,
-            layout.position,
-        ), layout
+        assert reading.named == (layout.background, layout.colour, layout.shape, layout.position), layout
+        # What agreement between two systems compares: the names, not how well the template fitted.
+        assert replace(reading, shape_iou=reading.shape_iou / 2).named == reading.named
 
 
 def test_reader_reads_both_shapes_of_every_pair_render() -> None:
@@ -125,7 +124,7 @@ def test_reader_reads_both_shapes_of_every_pair_render() -> None:
     for _ in range(200):
         pair = random_pair(rng, all_triples())
         readings = read_shapes(render(pair), 2)
-        assert {(r.background, r.colour, r.shape, r.position) for r in readings} == {
+        assert {r.named for r in readings} == {
             (pair.background, s.colour, s.shape, s.position) for s in pair.shapes
         }, pair
     # One shape asked for two: the second reads as not found.
