@@ -119,7 +119,9 @@ bench-openvino: install $(OPTIMUM_PY)
 	$(PY) -m benchmarks.cpu_backends --backend openvino --optimum-python $(OPTIMUM_PY)
 
 # 512x512, 20 steps (8x the work): only what the targets compare, one timed run each after the warm-up,
-# no same-seed images, no concurrent part; about 25 minutes on 2 cores.
+# no same-seed images, no concurrent part; exports three models at 512 (var/bench_openvino/repository_512,
+# about 9 GB, 26 minutes with int8's calibration on 2 cores). Needs more than 24 GiB: on a 24 GiB machine
+# the kernel's OOM killer stopped it in the third system's warm-up (2026-12-07).
 bench-openvino-512: install $(OPTIMUM_PY)
 	$(PY) -m benchmarks.cpu_backends --backend openvino --size 512 --steps 20 --repeats 1 \
 		--models sd15-openvino sd15-openvino-int8 --diffusers bf16 --seeds 0 --clients 0 \

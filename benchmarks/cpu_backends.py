@@ -99,17 +99,17 @@ def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     exports: dict[str, list[str]] = args.exports
     work = ROOT / "var" / f"bench_{args.backend}"
-    repository = work / "repository"
+    # Exported at the benchmark's size: a model generates at its native area whatever size is asked (the
+    # REST frontend resizes to it), and the int8 denoiser is calibrated at the size it is exported for.
+    repository = work / ("repository" if args.size == SIZE else f"repository_{args.size}")
     for name, extra in exports.items():
-        # Exported for the default size whatever --size is: one set of exports serves both (a model serves
-        # other sizes than its native one), and the int8 denoiser is calibrated where it is exported.
         command = [
             "--preset",
             "sd15",
             "--name",
             name,
             "--native-size",
-            str(SIZE),
+            str(args.size),
             "--output",
             str(repository),
         ]

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 import torch
+from tqdm import tqdm
 
 from t2i.contract import ModelSpec
 from t2i.onnx_networks import local_pipeline
@@ -60,7 +61,9 @@ def denoising_samples(
     export's random inputs would measure activations outside every range a served request reaches."""
     recorder = RecordingNetworks(OpenVinoNetworks(repository, served, "fp32"), denoiser)
     pipeline = local_pipeline(repository, served, recorder)
-    for seed, prompt in enumerate(CALIBRATION_PROMPTS):
+    # Minutes on a full-size model at 512 and over (in FP32): said as it goes, under the export's own bar.
+    pictures = tqdm(CALIBRATION_PROMPTS, desc=f"int8 calibration of {served}", unit="picture", leave=False)
+    for seed, prompt in enumerate(pictures):
         pipeline(GenerationRequest(prompt, seed=seed, steps=CALIBRATION_STEPS, model=served))
     samples = recorder.samples
     held_out = samples[3::4]
