@@ -37,7 +37,7 @@ import psutil
 
 from benchmarks import environment
 from t2i.triton_server import kill_orphaned_stubs
-from testbed.frontend import free_port, poll_until_ok
+from testbed.frontend import free_port, poll_until_ok, served_models
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -204,9 +204,9 @@ def wait_until_quiet(limit_s: float = QUIET_WAIT_S) -> float:
 
 def generate(url: str) -> float:
     """Seconds for one generation by each served model (so that each is loaded in the pipeline)."""
-    cards = httpx.get(f"{url}/v1/models", timeout=READY_TIMEOUT_S).json()["data"]
+    models = served_models(url, READY_TIMEOUT_S)
     started = time.perf_counter()
-    for model in [card["id"] for card in cards if card["id"] == card["root"]]:
+    for model in models:
         body = GENERATION | {"model": model}
         response = httpx.post(f"{url}/v1/images/generations", json=body, timeout=READY_TIMEOUT_S)
         if response.status_code != 200:

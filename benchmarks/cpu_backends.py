@@ -24,7 +24,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import numpy as np
 import torch
 import tritonclient.grpc as grpcclient
@@ -38,7 +37,7 @@ from export.cli import main as export_main
 from export.presets import build_preset
 from t2i import contract
 from t2i.triton_server import TritonServer
-from testbed.frontend import free_port, frontend_process
+from testbed.frontend import free_port, frontend_process, served_models
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE, STEPS, CLIENTS = 256, 10, 8  # the defaults; --size, --steps, --clients
@@ -161,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         write(args, record)  # kept should a later part fail
         # Four sd15 exports and two PyTorch pipelines fill a 24 GiB machine (the concurrent part was
         # killed there, and optimum-intel's pipeline beside them made everything page): what follows runs
-        # with the first export alone loaded.
-        measured = list(exports)[1]
+        # with the first export alone loaded (the baseline when --models names only it).
+        measured = next(iter(list(exports)[1:]), BASELINE)
         del systems
         gc.collect()
         keep_only(triton.url, url, measured)
@@ -229,8 +228,7 @@ def keep_only(triton_url: str, frontend_url: str, served: str) -> None:
                 client.unload_model(entry.name)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        cards = httpx.get(f"{frontend_url}/v1/models").json()["data"]
-        if [card["id"] for card in cards if card["id"] == card["root"]] == [served]:
+        if served_models(frontend_url) == [served]:
             return
         time.sleep(0.5)
     raise RuntimeError(f"the catalogue still serves more than {served} after unloading the others")

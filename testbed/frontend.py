@@ -16,7 +16,22 @@ import httpx
 
 from testbed.process import free_port
 
-__all__ = ["create_key", "free_port", "frontend_process", "keys_cli", "poll_until_ok", "wait_healthy"]
+__all__ = [
+    "create_key",
+    "free_port",
+    "frontend_process",
+    "keys_cli",
+    "poll_until_ok",
+    "served_models",
+    "wait_healthy",
+]
+
+
+def served_models(url: str, timeout: float = 10.0) -> list[str]:
+    """The served models GET /v1/models lists, in its order: the cards that are their own root (the
+    others are aliases)."""
+    cards = httpx.get(f"{url}/v1/models", timeout=timeout).json()["data"]
+    return [card["id"] for card in cards if card["id"] == card["root"]]
 
 
 def poll_until_ok(url: str, timeout: float, process: subprocess.Popen | None = None) -> bool:

@@ -23,7 +23,7 @@ from benchmarks.image_reading import read_image
 from export.cli import main as export
 from t2i import contract
 from t2i.triton_server import TritonServer
-from testbed.frontend import frontend_process, poll_until_ok
+from testbed.frontend import frontend_process, poll_until_ok, served_models
 from tests.conftest import SHAPES_MODEL
 from tests.e2e.conftest import diffusers_sdxl_images, free_port, running_frontend
 
@@ -106,11 +106,6 @@ def test_an_unknown_model_is_a_400_naming_the_served_ones(sdk: OpenAI) -> None:
     assert f"served models: shapes, tiny, {SDXL}" in error.value.message
 
 
-def served_names(frontend_url: str) -> list[str]:
-    cards = httpx.get(f"{frontend_url}/v1/models").json()["data"]
-    return [card["id"] for card in cards if card["id"] == card["root"]]
-
-
 def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
     """Polls what the server reports until `condition` holds, at most `timeout_s`."""
     deadline = time.monotonic() + timeout_s
@@ -133,15 +128,15 @@ def test_a_model_unloaded_and_loaded_in_triton_goes_and_comes_back_without_a_res
         running_frontend(triton.url, tmp_path_factory.mktemp("explicit_frontend"), {}) as frontend,
         grpcclient.InferenceServerClient(triton.url) as client,
     ):
-        assert wait_for(lambda: served_names(frontend.url) == ["shapes", "tiny", SDXL])
+        assert wait_for(lambda: served_models(frontend.url) == ["shapes", "tiny", SDXL])
         client.unload_model(contract.network_model_name("tiny", "unet"))
-        assert wait_for(lambda: served_names(frontend.url) == ["shapes", SDXL])
+        assert wait_for(lambda: served_models(frontend.url) == ["shapes", SDXL])
         sdk = OpenAI(base_url=f"{frontend.url}/v1", api_key="unused", max_retries=0, timeout=300)
         with pytest.raises(BadRequestError) as error:
             generate(sdk, "tiny", steps=2)
         assert error.value.param == "model"
         client.load_model(contract.network_model_name("tiny", "unet"))
-        assert wait_for(lambda: served_names(frontend.url) == ["shapes", "tiny", SDXL])
+        assert wait_for(lambda: served_models(frontend.url) == ["shapes", "tiny", SDXL])
         assert generate(sdk, "tiny", steps=2).shape == (256, 256, 3)
 
 
