@@ -8,7 +8,8 @@ import http.server
 import os
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,16 @@ def triton_server(tiny_repository: Path, tmp_path_factory: pytest.TempPathFactor
     except Exception:
         print((work_dir / "triton.log").read_text()[-5000:], file=sys.stderr)
         raise
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+    """Polls what the server reports until `condition` holds, at most `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
 
 
 @dataclass

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from t2i import contract
 from t2i.triton_server import TritonServer
 from testbed.frontend import frontend_process, poll_until_ok, served_models
 from tests.conftest import SHAPES_MODEL
-from tests.e2e.conftest import diffusers_sdxl_images, free_port, running_frontend
+from tests.e2e.conftest import diffusers_sdxl_images, free_port, running_frontend, wait_for
 
 pytestmark = pytest.mark.e2e
 SDXL = "tiny-sdxl"
@@ -104,16 +103,6 @@ def test_an_unknown_model_is_a_400_naming_the_served_ones(sdk: OpenAI) -> None:
         sdk.images.generate(model="flux-schnell", prompt=PROMPT)
     assert error.value.param == "model"
     assert f"served models: shapes, tiny, {SDXL}" in error.value.message
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
-    """Polls what the server reports until `condition` holds, at most `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_a_model_unloaded_and_loaded_in_triton_goes_and_comes_back_without_a_restart(

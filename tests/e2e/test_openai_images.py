@@ -19,7 +19,7 @@ from t2i import pipeline_client
 from t2i.pipeline_io import parse_invalid_request
 from t2i.request import GenerationRequest
 from t2i.triton_server import TritonServer
-from tests.e2e.conftest import Frontend
+from tests.e2e.conftest import Frontend, wait_for
 
 pytestmark = pytest.mark.e2e
 FAST = {"steps": 3}  # few denoising steps: these tests check plumbing, not image quality
@@ -213,7 +213,14 @@ def test_concurrent_requests_batch_and_keep_their_own_pixels(triton_server: Trit
         futures = [pool.submit(infer, triton_server, r) for r in requests]
         first.result()
         outcomes = [f.exception() or f.result() for f in futures]
+    # The Python backend reports an execute()'s statistics after its responses are sent: wait for them.
     with grpcclient.InferenceServerClient(triton_server.url) as client:
+
+        def counted() -> int:
+            stats = client.get_inference_statistics("pipeline").model_stats[0]
+            return stats.inference_count - before.inference_count
+
+        wait_for(lambda: counted() >= len(requests) + 1, timeout_s=10)
         after = client.get_inference_statistics("pipeline").model_stats[0]
 
     assert isinstance(outcomes[3], InferenceServerException)
